@@ -1,0 +1,26 @@
+# resilient-ws: the two commands a newcomer needs are `make setup` and `make test`.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: setup test pkg bench demo fmt lint clean
+
+setup:          ## install every tool and dependency (idempotent)
+	bash scripts/setup.sh
+
+test:           ## format check, clippy (host + wasm32), host tests, browser tests, JS tests
+	bash scripts/test.sh
+
+pkg:            ## build the npm package into pkg/
+	bash js/build-pkg.sh
+
+bench:          ## benchmarks: reconnect storm (jitter), outbox throughput, wasm size
+	bash scripts/bench.sh
+
+demo:           ## the chat demo: React page + WebSocket server, with restart/offline controls
+	bash demo/run.sh
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean; rm -rf pkg .test-output
