@@ -26,7 +26,9 @@ else
 fi
 
 # ---- 2. the wasm32 target -----------------------------------------------------------
-if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+# RWS_WASM_ROUTE=offline forces the offline route (to prove it on a machine where rustup works).
+ROUTE=${RWS_WASM_ROUTE:-auto}
+if [ "$ROUTE" != offline ] && rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
   log "wasm32 target present in the default toolchain"
 elif rustup toolchain list | grep -q '^wasm-offline' \
      && [ -f /usr/lib/rustlib/wasm32-unknown-unknown/lib/.built-for ] \
@@ -34,7 +36,7 @@ elif rustup toolchain list | grep -q '^wasm-offline' \
   log "offline wasm32 toolchain present ($(/usr/bin/rustc -V))"
 else
   log "trying: rustup target add wasm32-unknown-unknown (30 s limit)"
-  if timeout 30 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
+  if [ "$ROUTE" != offline ] && timeout 30 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; then
     log "wasm32 target installed by rustup"
   else
     log "rustup cannot download; building the wasm32 std offline with $(/usr/bin/rustc -V)"

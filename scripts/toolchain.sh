@@ -4,7 +4,7 @@
 # `toolchain.sh check` also verifies every tool setup.sh installs.
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
-if rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+if [ "${RWS_WASM_ROUTE:-auto}" != offline ] && rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
   tc=$(rustup show active-toolchain | cut -d' ' -f1)
 elif rustup toolchain list | grep -q '^wasm-offline'; then
   tc=wasm-offline
