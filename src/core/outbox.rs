@@ -1,0 +1,134 @@
+//! The outbox: messages waiting for the socket, in send order, bounded in count and bytes.
+use std::collections::VecDeque;
+
+use super::options::{OutboxOptions, Overflow};
+use super::{DropReason, OutboxFull, Payload};
+
+/// What [`Outbox::push`] did with a message it accepted or dropped (an outright refusal under
+/// overflow "error" is `Err(OutboxFull)` instead).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    /// The new message is now at the back of the queue.
+    pub queued: bool,
+    /// Messages dropped by this push, in order: evicted older messages (`Overflow`) under
+    /// "drop-oldest", or the new message itself (`Full`) when it was refused.
+    pub dropped: Vec<(Payload, DropReason)>,
+}
+
+/// A FIFO of [`Payload`]s bounded by `max_messages` and `max_bytes` (bytes as
+/// [`Payload::byte_len`]).
+///
+/// When a message does not fit:
+/// - [`Overflow::Error`]: refused, nothing changes → `Err(OutboxFull)`.
+/// - [`Overflow::DropNewest`]: the new message is dropped (`DropReason::Full`).
+/// - [`Overflow::DropOldest`]: the oldest messages are evicted (`DropReason::Overflow`) until
+///   the new one fits.
+///
+/// A message that could never fit (larger than `max_bytes`) is `Err(OutboxFull)` under "error"
+/// and dropped itself (`Full`) under both drop policies: nothing queued is evicted for it.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    queue: VecDeque<Payload>,
+    bytes: usize,
+    max_messages: usize,
+    max_bytes: usize,
+    overflow: Overflow,
+}
+
+impl Outbox {
+    pub fn new(options: &OutboxOptions) -> Outbox {
+        Outbox {
+            queue: VecDeque::new(),
+            bytes: 0,
+            max_messages: options.max_messages,
+            max_bytes: options.max_bytes,
+            overflow: options.overflow,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Queued bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// The oldest message, next to go.
+    pub fn front(&self) -> Option<&Payload> {
+        self.queue.front()
+    }
+
+    /// Queued messages, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Payload> {
+        self.queue.iter()
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.queue.len() < self.max_messages && self.bytes.saturating_add(len) <= self.max_bytes
+    }
+
+    /// Appends `payload`, applying the overflow policy if it does not fit.
+    pub fn push(&mut self, payload: Payload) -> Result<Pushed, OutboxFull> {
+        let len = payload.byte_len();
+        if self.fits(len) {
+            self.enqueue(payload);
+            return Ok(Pushed {
+                queued: true,
+                dropped: Vec::new(),
+            });
+        }
+        let could_ever_fit = self.max_messages >= 1 && len <= self.max_bytes;
+        match self.overflow {
+            Overflow::Error => Err(OutboxFull {
+                queued_messages: self.queue.len(),
+                queued_bytes: self.bytes,
+                message_bytes: len,
+            }),
+            Overflow::DropOldest if could_ever_fit => {
+                let mut dropped = Vec::new();
+                while !self.fits(len) {
+                    // Cannot be empty here: an empty queue fits any message that could ever fit.
+                    let Some(old) = self.pop() else { break };
+                    dropped.push((old, DropReason::Overflow));
+                }
+                self.enqueue(payload);
+                Ok(Pushed {
+                    queued: true,
+                    dropped,
+                })
+            }
+            Overflow::DropNewest | Overflow::DropOldest => Ok(Pushed {
+                queued: false,
+                dropped: vec![(payload, DropReason::Full)],
+            }),
+        }
+    }
+
+    fn enqueue(&mut self, payload: Payload) {
+        self.bytes += payload.byte_len();
+        self.queue.push_back(payload);
+    }
+
+    /// Removes and returns the oldest message.
+    pub fn pop(&mut self) -> Option<Payload> {
+        let p = self.queue.pop_front()?;
+        self.bytes -= p.byte_len();
+        Some(p)
+    }
+
+    /// Removes every message, oldest first.
+    pub fn take_all(&mut self) -> Vec<Payload> {
+        self.bytes = 0;
+        self.queue.drain(..).collect()
+    }
+}
