@@ -1,38 +1,605 @@
 //! The connection state machine: every transition lives here.
+//!
+//! # Sockets and attempts
+//! Each attempt gets a fresh [`ConnId`] (1, 2, 3, …) and one `Command::Open`. At most one
+//! socket is *current*; inputs carrying any other id are ignored, with one exception: after
+//! the user's `close()` the closing socket's `Closed` input is still reported
+//! (`Event::Closed`, [`Machine::last_close`]) but never leads to a reconnect.
+//!
+//! Every socket the core opened ends with exactly one `Event::Closed`: the real close event,
+//! or one the core synthesizes (code 1006, `was_clean: false`) when it abandons the socket
+//! itself: "connect timeout", "heartbeat timeout", or "reconnect" (the user's `reconnect()`).
+//! `release()` is the exception: after it nothing more is reported. `OpenFailed` reports
+//! `Event::Error` only, since no socket existed.
+//!
+//! # Retries
+//! A failed attempt (`Closed` before `Opened`, `OpenFailed`, connect timeout) and a lost
+//! connection (`Closed` after `Opened`, heartbeat timeout) are handled alike: unless the user
+//! closed, reconnecting is disabled or the close policy said no (→ `Closed(PolicyRefused)`),
+//! retry `n = attempt() + 1` is scheduled after [`Backoff::delay`]`(n)` and the status becomes
+//! `Reconnecting`. When `maxAttempts` retries have been made and the last one failed too, the
+//! machine stops: `Closed(AttemptsExhausted)` then `Event::ReconnectStopped { attempts }`.
+//! The counter goes back to 0 only once a connection has stayed open `minUptimeMs` (or on
+//! `reconnect()`): a connection that drops sooner counts as one more failed retry, so a server
+//! that accepts and drops at once keeps backing off (and can exhaust `maxAttempts`).
+//! `Event::Error` (the socket's `error`) never ends an attempt: only the `Closed` that follows.
+//!
+//! # Outbox and pacing
+//! A user message goes straight to the socket only while it is open, nothing waits in the
+//! outbox and the estimated bufferedAmount (last reading + bytes handed since) is below
+//! highWaterMark. Otherwise it waits in the outbox, behind any older ones. While connected the
+//! outbox drains while the estimate is below highWaterMark, so the socket never holds more
+//! than highWaterMark + one message beyond the last reading (heartbeat pings are not paced:
+//! they are tiny and must go out on time). While messages wait, a `ReadBufferedAmount` is
+//! requested every [`BUFFER_POLL_MS`] until they are gone.
+use std::collections::VecDeque;
+
 use super::*;
 
+/// How often a fresh bufferedAmount reading is requested while messages wait for room.
+/// About one animation frame.
+pub const BUFFER_POLL_MS: Millis = 16;
+
+/// The synthesized close code for sockets the core abandons (1006: abnormal closure).
+const ABNORMAL: u16 = 1006;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Socket {
+    None,
+    Connecting(ConnId),
+    Open(ConnId),
+}
+
+impl Socket {
+    fn conn(self) -> Option<ConnId> {
+        match self {
+            Socket::None => None,
+            Socket::Connecting(c) | Socket::Open(c) => Some(c),
+        }
+    }
+}
+
+/// The deadlines the machine keeps; `poll_timeout` is the earliest.
+#[derive(Clone, Copy, Debug, Default)]
+struct Timers {
+    /// When the next retry starts (Reconnecting, waiting).
+    retry: Option<Millis>,
+    /// When the connecting socket is abandoned.
+    connect: Option<Millis>,
+    /// When the open connection has proven itself and the attempt counter resets.
+    uptime: Option<Millis>,
+    /// When the next heartbeat ping goes out.
+    ping: Option<Millis>,
+    /// When an unanswered ping means the connection is dead.
+    pong: Option<Millis>,
+    /// When to ask for a fresh bufferedAmount reading.
+    buffer_poll: Option<Millis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    Uptime,
+    Pong,
+    Ping,
+    BufferPoll,
+    Connect,
+    Retry,
+}
+
+impl Timers {
+    /// The earliest deadline; on a tie the first in this order wins: a connection that stayed
+    /// up minUptime counts as having stayed up even if its pong is late at the same instant.
+    fn earliest(&self) -> Option<(Millis, Timer)> {
+        [
+            (self.uptime, Timer::Uptime),
+            (self.pong, Timer::Pong),
+            (self.ping, Timer::Ping),
+            (self.buffer_poll, Timer::BufferPoll),
+            (self.connect, Timer::Connect),
+            (self.retry, Timer::Retry),
+        ]
+        .into_iter()
+        .filter_map(|(at, t)| at.map(|at| (at, t)))
+        .min_by_key(|&(at, _)| at)
+    }
+
+    /// Clears everything that belongs to a socket (all but the retry timer).
+    fn clear_socket(&mut self) {
+        *self = Timers {
+            retry: self.retry,
+            ..Timers::default()
+        };
+    }
+}
+
 pub struct Machine {
-    // private state: status, current conn id, backoff, outbox, heartbeat timers, ...
+    options: Options,
+    /// None: reconnect disabled.
+    backoff: Option<Backoff>,
+    rng: Rng,
+    status: Status,
+    /// The id given to the latest attempt.
+    last_conn: ConnId,
+    socket: Socket,
+    /// The socket closed by the user's close(), whose close event is still to be reported.
+    closing: Option<ConnId>,
+    attempt: u32,
+    timers: Timers,
+    outbox: Outbox,
+    /// The last bufferedAmount reading of the open socket.
+    reading: u64,
+    /// Bytes handed to the open socket since that reading.
+    handed: u64,
+    online: bool,
+    released: bool,
+    last_close: Option<CloseInfo>,
+    commands: VecDeque<Command>,
+    events: VecDeque<Event>,
 }
 
 impl Machine {
     /// Validates nothing (call `Options::validate` first). Starts at once: the first
     /// `poll_command` is `Command::Open`. `seed` feeds the jitter PRNG.
-    pub fn new(_options: Options, _seed: u64, _now: Millis) -> Machine { todo!() }
-    pub fn handle(&mut self, _now: Millis, _input: Input) { todo!() }
-    /// Call when `now >= poll_timeout()`.
-    pub fn handle_timeout(&mut self, _now: Millis) { todo!() }
-    /// A user send. Ok(Sent) means a `Command::Send` is queued for the driver.
-    pub fn send(&mut self, _now: Millis, _payload: Payload) -> Result<SendOutcome, OutboxFull> { todo!() }
-    /// The user's close: for good, no reconnect. Validates code and reason first.
-    pub fn close(&mut self, _now: Millis, _code: u16, _reason: String) -> Result<(), CloseError> { todo!() }
-    /// Start a new attempt now with the backoff reset (also after close()).
-    pub fn reconnect(&mut self, _now: Millis) { todo!() }
-    /// The connection is being released: abandon the socket, report queued messages dropped (Released).
-    pub fn release(&mut self, _now: Millis) { todo!() }
-    pub fn poll_command(&mut self) -> Option<Command> { todo!() }
-    pub fn poll_event(&mut self) -> Option<Event> { todo!() }
-    /// The one next deadline, if any.
-    pub fn poll_timeout(&self) -> Option<Millis> { todo!() }
+    ///
+    /// The initial status is `Connecting`; it is not reported as an `Event::Status`.
+    pub fn new(options: Options, seed: u64, now: Millis) -> Machine {
+        let mut m = Machine {
+            backoff: options.reconnect.as_ref().map(Backoff::new),
+            rng: Rng::new(seed),
+            status: Status::Connecting,
+            last_conn: 0,
+            socket: Socket::None,
+            closing: None,
+            attempt: 0,
+            timers: Timers::default(),
+            outbox: Outbox::new(&options.outbox),
+            reading: 0,
+            handed: 0,
+            online: true,
+            released: false,
+            last_close: None,
+            commands: VecDeque::new(),
+            events: VecDeque::new(),
+            options,
+        };
+        m.start_attempt(now);
+        m
+    }
 
-    pub fn status(&self) -> Status { todo!() }
+    pub fn handle(&mut self, now: Millis, input: Input) {
+        if self.released {
+            return;
+        }
+        match input {
+            Input::Opened { conn } => self.on_opened(now, conn),
+            Input::Message { conn, payload } => self.on_message(conn, payload),
+            Input::Error { conn } => self.on_error(conn),
+            Input::Closed {
+                conn,
+                info,
+                reconnect,
+            } => self.on_closed(now, conn, info, reconnect),
+            Input::OpenFailed { conn, error } => self.on_open_failed(now, conn, error),
+            Input::BufferedAmount { conn, bytes } => self.on_buffered_amount(now, conn, bytes),
+            Input::Online => {
+                self.online = true;
+                self.retry_now(now);
+            }
+            Input::Offline => self.online = false,
+            Input::Visible => self.retry_now(now),
+        }
+    }
+
+    /// Call when `now >= poll_timeout()`. Handles every deadline that is due, earliest first;
+    /// afterwards `poll_timeout()` is None or later than `now`. Calling it early is harmless.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        if self.released {
+            return;
+        }
+        while let Some((at, timer)) = self.timers.earliest() {
+            if at > now {
+                break;
+            }
+            match timer {
+                Timer::Uptime => {
+                    self.timers.uptime = None;
+                    self.attempt = 0;
+                }
+                Timer::Pong => self.abandon_and_retry(now, "heartbeat timeout"),
+                Timer::Ping => self.ping(now),
+                Timer::BufferPoll => self.request_reading(now),
+                Timer::Connect => self.abandon_and_retry(now, "connect timeout"),
+                Timer::Retry => {
+                    self.timers.retry = None;
+                    self.start_attempt(now);
+                }
+            }
+        }
+    }
+
+    /// A user send. Ok(Sent) means a `Command::Send` is queued for the driver.
+    ///
+    /// Sent only while connected with an empty outbox and the estimated bufferedAmount below
+    /// highWaterMark; otherwise queued in the outbox (in any status, including `Closed`: a
+    /// later `reconnect()` delivers it) under its overflow policy: `Ok(Queued)`,
+    /// `Ok(Dropped)` (drop-newest, or a message larger than maxBytes under a drop policy; also
+    /// reported as `Event::Dropped`), or `Err(OutboxFull)` (overflow "error"; nothing queued).
+    /// Evictions under drop-oldest are reported as `Event::Dropped` before this returns.
+    /// After `release()` every send is `Ok(Dropped)` with `DropReason::Released`.
+    pub fn send(&mut self, now: Millis, payload: Payload) -> Result<SendOutcome, OutboxFull> {
+        if self.released {
+            self.events.push_back(Event::Dropped {
+                payload,
+                reason: DropReason::Released,
+            });
+            return Ok(SendOutcome::Dropped);
+        }
+        if let Socket::Open(conn) = self.socket {
+            if self.outbox.is_empty() && self.has_room() {
+                self.hand(conn, payload);
+                return Ok(SendOutcome::Sent);
+            }
+        }
+        let pushed = self.outbox.push(payload)?;
+        for (payload, reason) in pushed.dropped {
+            self.events.push_back(Event::Dropped { payload, reason });
+        }
+        if !pushed.queued {
+            return Ok(SendOutcome::Dropped);
+        }
+        self.drain_outbox(now);
+        Ok(SendOutcome::Queued)
+    }
+
+    /// The user's close: for good, no reconnect. Validates code and reason first.
+    ///
+    /// On success: `Command::Close` for the current socket (open or still connecting), if any;
+    /// status `Closed(User)` at once; every timer cleared; no further attempts until
+    /// `reconnect()`. Queued messages stay queued. The socket's close event, when it comes,
+    /// is reported as `Event::Closed`.
+    pub fn close(&mut self, _now: Millis, code: u16, reason: String) -> Result<(), CloseError> {
+        validate_close(code, &reason)?;
+        if self.released {
+            return Ok(());
+        }
+        if let Some(conn) = self.socket.conn() {
+            self.commands
+                .push_back(Command::Close { conn, code, reason });
+            // (A current socket and a closing one never coexist: reconnect() abandons the latter.)
+            self.closing = Some(conn);
+        }
+        self.socket = Socket::None;
+        self.timers = Timers::default();
+        self.set_status(Status::Closed(ClosedReason::User));
+        Ok(())
+    }
+
+    /// Start a new attempt now with the backoff reset (also after close()).
+    ///
+    /// Any current socket, and a socket still closing after `close()`, is abandoned
+    /// (`Command::Abandon`, synthesized `Event::Closed` 1006 "reconnect"); the attempt counter
+    /// goes to 0, the status to `Connecting`, and `Command::Open` follows for a new id.
+    pub fn reconnect(&mut self, now: Millis) {
+        if self.released {
+            return;
+        }
+        if let Some(conn) = self.closing.take() {
+            self.abandon(conn, "reconnect");
+        }
+        if let Some(conn) = self.socket.conn() {
+            self.abandon(conn, "reconnect");
+        }
+        self.socket = Socket::None;
+        self.timers = Timers::default();
+        self.attempt = 0;
+        self.set_status(Status::Connecting);
+        self.start_attempt(now);
+    }
+
+    /// The connection is being released: abandon the socket, report queued messages dropped (Released).
+    ///
+    /// Status becomes `Closed(User)`; no `Event::Closed` is synthesized. Afterwards inputs,
+    /// timeouts, close() and reconnect() do nothing and `poll_timeout()` is None.
+    pub fn release(&mut self, _now: Millis) {
+        if self.released {
+            return;
+        }
+        for conn in [self.socket.conn(), self.closing.take()]
+            .into_iter()
+            .flatten()
+        {
+            self.commands.push_back(Command::Abandon { conn });
+        }
+        self.socket = Socket::None;
+        self.timers = Timers::default();
+        for payload in self.outbox.take_all() {
+            self.events.push_back(Event::Dropped {
+                payload,
+                reason: DropReason::Released,
+            });
+        }
+        self.set_status(Status::Closed(ClosedReason::User));
+        self.released = true;
+    }
+
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The one next deadline, if any.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        self.timers.earliest().map(|(at, _)| at)
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
     /// The current reconnect attempt number (0 before any retry / after a reset).
-    pub fn attempt(&self) -> u32 { todo!() }
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
     /// When the next retry starts (core clock), while waiting for one.
-    pub fn next_retry_at(&self) -> Option<Millis> { todo!() }
-    pub fn queued_messages(&self) -> usize { todo!() }
-    pub fn queued_bytes(&self) -> usize { todo!() }
+    pub fn next_retry_at(&self) -> Option<Millis> {
+        self.timers.retry
+    }
+
+    pub fn queued_messages(&self) -> usize {
+        self.outbox.len()
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox.bytes()
+    }
+
     /// The last bufferedAmount reading of the current socket (0 without one).
-    pub fn buffered_amount(&self) -> u64 { todo!() }
-    pub fn last_close(&self) -> Option<&CloseInfo> { todo!() }
+    pub fn buffered_amount(&self) -> u64 {
+        self.reading
+    }
+
+    pub fn last_close(&self) -> Option<&CloseInfo> {
+        self.last_close.as_ref()
+    }
+
+    /// The estimated bufferedAmount of the open socket: the last reading plus the bytes
+    /// handed to it since (0 without an open socket).
+    pub fn estimated_buffered_amount(&self) -> u64 {
+        self.reading.saturating_add(self.handed)
+    }
+
+    /// The id of the current socket (open or connecting), if any.
+    pub fn current_conn(&self) -> Option<ConnId> {
+        self.socket.conn()
+    }
+
+    /// False after `Input::Offline`, until `Input::Online`.
+    pub fn online(&self) -> bool {
+        self.online
+    }
+
+    /// The options the machine runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    // ---- socket inputs ----
+
+    fn on_opened(&mut self, now: Millis, conn: ConnId) {
+        if self.socket != Socket::Connecting(conn) {
+            return;
+        }
+        self.socket = Socket::Open(conn);
+        self.timers.connect = None;
+        self.reading = 0;
+        self.handed = 0;
+        if self.attempt > 0 {
+            let min_uptime = self
+                .options
+                .reconnect
+                .as_ref()
+                .map_or(0, |r| r.min_uptime_ms);
+            if min_uptime == 0 {
+                self.attempt = 0;
+            } else {
+                self.timers.uptime = Some(now.saturating_add(min_uptime));
+            }
+        }
+        if let Some(h) = &self.options.heartbeat {
+            self.timers.ping = Some(now.saturating_add(h.interval_ms));
+        }
+        self.set_status(Status::Connected);
+        self.events.push_back(Event::Opened);
+        self.drain_outbox(now);
+    }
+
+    fn on_message(&mut self, conn: ConnId, payload: Payload) {
+        if self.socket != Socket::Open(conn) {
+            return;
+        }
+        self.timers.pong = None; // any inbound message is a sign of life
+        if let (Some(h), Payload::Text(text)) = (&self.options.heartbeat, &payload) {
+            if *text == h.pong_message {
+                return;
+            }
+        }
+        self.events.push_back(Event::Message(payload));
+    }
+
+    fn on_error(&mut self, conn: ConnId) {
+        if self.socket.conn() == Some(conn) {
+            self.events
+                .push_back(Event::Error("websocket error".to_owned()));
+        }
+    }
+
+    fn on_closed(&mut self, now: Millis, conn: ConnId, info: CloseInfo, reconnect: bool) {
+        if self.closing == Some(conn) {
+            self.closing = None;
+            self.report_close(info);
+            return;
+        }
+        if self.socket.conn() != Some(conn) {
+            return;
+        }
+        self.socket = Socket::None;
+        self.report_close(info);
+        self.connection_ended(now, reconnect);
+    }
+
+    fn on_open_failed(&mut self, now: Millis, conn: ConnId, error: String) {
+        if self.socket != Socket::Connecting(conn) {
+            return;
+        }
+        self.socket = Socket::None;
+        self.events.push_back(Event::Error(error));
+        self.connection_ended(now, true);
+    }
+
+    fn on_buffered_amount(&mut self, now: Millis, conn: ConnId, bytes: u64) {
+        if self.socket != Socket::Open(conn) {
+            return;
+        }
+        self.reading = bytes;
+        self.handed = 0;
+        self.timers.buffer_poll = None;
+        self.drain_outbox(now);
+    }
+
+    /// Online / Visible: while waiting for a retry, start it now.
+    fn retry_now(&mut self, now: Millis) {
+        if self.timers.retry.take().is_some() {
+            self.start_attempt(now);
+        }
+    }
+
+    // ---- attempts ----
+
+    fn start_attempt(&mut self, now: Millis) {
+        self.last_conn += 1;
+        let conn = self.last_conn;
+        self.socket = Socket::Connecting(conn);
+        self.reading = 0;
+        self.handed = 0;
+        self.timers.connect = Some(now.saturating_add(self.options.connect_timeout_ms));
+        self.commands.push_back(Command::Open { conn });
+    }
+
+    /// The current socket is gone (its close event, an open failure or abandoned by the
+    /// core): stop, or schedule the next retry.
+    fn connection_ended(&mut self, now: Millis, reconnect: bool) {
+        self.socket = Socket::None;
+        self.timers.clear_socket();
+        self.reading = 0;
+        self.handed = 0;
+        let Some(backoff) = self.backoff.as_ref().filter(|_| reconnect) else {
+            self.set_status(Status::Closed(ClosedReason::PolicyRefused));
+            return;
+        };
+        let max = self.options.reconnect.as_ref().and_then(|r| r.max_attempts);
+        if max.is_some_and(|max| self.attempt >= max) {
+            self.set_status(Status::Closed(ClosedReason::AttemptsExhausted));
+            self.events.push_back(Event::ReconnectStopped {
+                attempts: self.attempt,
+            });
+            return;
+        }
+        self.attempt = self.attempt.saturating_add(1);
+        let delay = backoff.delay(self.attempt, &mut self.rng);
+        self.timers.retry = Some(now.saturating_add(delay));
+        self.set_status(Status::Reconnecting);
+    }
+
+    /// Connect or heartbeat timeout: drop the current socket and retry per policy.
+    fn abandon_and_retry(&mut self, now: Millis, why: &str) {
+        if let Some(conn) = self.socket.conn() {
+            self.abandon(conn, why);
+        }
+        self.connection_ended(now, true);
+    }
+
+    /// `Command::Abandon` plus the synthesized close the user hears.
+    fn abandon(&mut self, conn: ConnId, why: &str) {
+        self.commands.push_back(Command::Abandon { conn });
+        self.report_close(CloseInfo {
+            code: ABNORMAL,
+            reason: why.to_owned(),
+            was_clean: false,
+        });
+    }
+
+    fn report_close(&mut self, info: CloseInfo) {
+        self.last_close = Some(info.clone());
+        self.events.push_back(Event::Closed(info));
+    }
+
+    fn set_status(&mut self, status: Status) {
+        if self.status != status {
+            self.status = status;
+            self.events.push_back(Event::Status(status));
+        }
+    }
+
+    // ---- heartbeat ----
+
+    fn ping(&mut self, now: Millis) {
+        let (Socket::Open(conn), Some(h)) = (self.socket, &self.options.heartbeat) else {
+            self.timers.ping = None;
+            return;
+        };
+        let (interval, timeout) = (h.interval_ms, h.timeout_ms);
+        let payload = Payload::Text(h.message.clone());
+        self.hand(conn, payload);
+        self.timers.ping = Some(now.saturating_add(interval));
+        // The first unanswered ping sets the deadline; later pings do not push it back.
+        if self.timers.pong.is_none() {
+            self.timers.pong = Some(now.saturating_add(timeout));
+        }
+    }
+
+    // ---- outbox and pacing ----
+
+    fn has_room(&self) -> bool {
+        self.estimated_buffered_amount() < self.options.outbox.high_water_mark as u64
+    }
+
+    fn hand(&mut self, conn: ConnId, payload: Payload) {
+        self.handed = self.handed.saturating_add(payload.byte_len() as u64);
+        self.commands.push_back(Command::Send { conn, payload });
+    }
+
+    /// While connected: hand queued messages while there is room; if some still wait, make
+    /// sure a reading is requested soon.
+    fn drain_outbox(&mut self, now: Millis) {
+        let Socket::Open(conn) = self.socket else {
+            return;
+        };
+        while self.has_room() {
+            let Some(payload) = self.outbox.pop() else {
+                break;
+            };
+            self.hand(conn, payload);
+        }
+        if self.outbox.is_empty() {
+            self.timers.buffer_poll = None;
+        } else if self.timers.buffer_poll.is_none() {
+            self.timers.buffer_poll = Some(now.saturating_add(BUFFER_POLL_MS));
+        }
+    }
+
+    /// Ask for a reading; ask again a little later if none comes back.
+    fn request_reading(&mut self, now: Millis) {
+        match self.socket {
+            Socket::Open(conn) if !self.outbox.is_empty() => {
+                self.commands
+                    .push_back(Command::ReadBufferedAmount { conn });
+                self.timers.buffer_poll = Some(now.saturating_add(BUFFER_POLL_MS));
+            }
+            _ => self.timers.buffer_poll = None,
+        }
+    }
 }

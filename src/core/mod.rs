@@ -9,9 +9,14 @@ pub mod outbox;
 pub mod rng;
 
 pub use backoff::Backoff;
-pub use machine::Machine;
-pub use options::{HeartbeatOptions, OptionError, Options, OutboxOptions, Overflow, ReconnectOptions};
-pub use outbox::Outbox;
+pub use machine::{Machine, BUFFER_POLL_MS};
+pub use options::{
+    HeartbeatOptions, OptionError, Options, OutboxOptions, Overflow, ReconnectOptions,
+};
+pub use outbox::{Outbox, Pushed};
+pub use rng::Rng;
+
+use std::fmt;
 
 /// Milliseconds on the driver's monotonic clock (performance.now() in the browser).
 pub type Millis = u64;
@@ -139,6 +144,18 @@ pub struct OutboxFull {
     pub message_bytes: usize,
 }
 
+impl fmt::Display for OutboxFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "outbox full: a message of {} bytes does not fit ({} messages, {} bytes queued)",
+            self.message_bytes, self.queued_messages, self.queued_bytes
+        )
+    }
+}
+
+impl std::error::Error for OutboxFull {}
+
 /// close() called with a code or reason the browser would reject; nothing was closed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseError {
@@ -147,6 +164,24 @@ pub enum CloseError {
     /// Must be at most 123 UTF-8 bytes.
     ReasonTooLong(usize),
 }
+
+impl fmt::Display for CloseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseError::InvalidCode(code) => {
+                write!(
+                    f,
+                    "invalid close code {code}: must be 1000 or in 3000..=4999"
+                )
+            }
+            CloseError::ReasonTooLong(len) => {
+                write!(f, "close reason too long: {len} UTF-8 bytes (at most 123)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CloseError {}
 
 /// What happened, fed to [`Machine::handle`].
 #[derive(Clone, Debug, PartialEq)]
@@ -160,7 +195,11 @@ pub enum Input {
     /// The socket `conn` fired `close`. `reconnect` is the close policy's decision
     /// (the user's shouldReconnect, or [`default_should_reconnect`]); the core still never
     /// reconnects after the user's own close or when reconnect is disabled.
-    Closed { conn: ConnId, info: CloseInfo, reconnect: bool },
+    Closed {
+        conn: ConnId,
+        info: CloseInfo,
+        reconnect: bool,
+    },
     /// The attempt `conn` could not even create a socket (the URL function threw or gave a bad URL,
     /// the WebSocket constructor threw). Counts as a failed attempt.
     OpenFailed { conn: ConnId, error: String },
@@ -185,7 +224,11 @@ pub enum Command {
     ReadBufferedAmount { conn: ConnId },
     /// Close socket `conn` with this code and reason, and keep listening: its close event
     /// still comes in (the user's close()).
-    Close { conn: ConnId, code: u16, reason: String },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
     /// Close socket `conn` and detach its handlers at once: the core has already moved on
     /// (connect timeout, heartbeat timeout, release). No further input comes from it.
     Abandon { conn: ConnId },
@@ -204,9 +247,14 @@ pub enum Event {
     /// A socket error or failed attempt (onError).
     Error(String),
     /// Reconnecting stopped after this many attempts (onReconnectStop).
-    ReconnectStopped { attempts: u32 },
+    ReconnectStopped {
+        attempts: u32,
+    },
     /// A message was dropped (onDrop).
-    Dropped { payload: Payload, reason: DropReason },
+    Dropped {
+        payload: Payload,
+        reason: DropReason,
+    },
 }
 
 /// The documented default close policy: reconnect, except after closes that mean
@@ -214,7 +262,10 @@ pub enum Event {
 /// 1007 invalid payload, 1008 policy violation, 1009 message too big, 1010 missing extension,
 /// 4401 unauthorized, 4403 forbidden (the graphql-ws convention).
 pub fn default_should_reconnect(info: &CloseInfo) -> bool {
-    !matches!(info.code, 1002 | 1003 | 1007 | 1008 | 1009 | 1010 | 4401 | 4403)
+    !matches!(
+        info.code,
+        1002 | 1003 | 1007 | 1008 | 1009 | 1010 | 4401 | 4403
+    )
 }
 
 /// Browsers accept only 1000 and 3000..=4999 from close(), and a reason of at most 123 UTF-8 bytes.
