@@ -4,7 +4,9 @@
 //! Each attempt gets a fresh [`ConnId`] (1, 2, 3, …) and one `Command::Open`. At most one
 //! socket is *current*; inputs carrying any other id are ignored, with one exception: after
 //! the user's `close()` the closing socket's `Closed` input is still reported
-//! (`Event::Closed`, [`Machine::last_close`]) but never leads to a reconnect.
+//! (`Event::Closed`, [`Machine::last_close`]) but never leads to a reconnect. `Opened` and
+//! `OpenFailed` count only for a socket still connecting, `Message` and `BufferedAmount` only
+//! for the open one.
 //!
 //! Every socket the core opened ends with exactly one `Event::Closed`: the real close event,
 //! or one the core synthesizes (code 1006, `was_clean: false`) when it abandons the socket
@@ -32,6 +34,18 @@
 //! than highWaterMark + one message beyond the last reading (heartbeat pings are not paced:
 //! they are tiny and must go out on time). While messages wait, a `ReadBufferedAmount` is
 //! requested every [`BUFFER_POLL_MS`] until they are gone.
+//!
+//! # Heartbeat
+//! Pings go out every `intervalMs` from the open (straight to the socket, not through the
+//! outbox). The first unanswered ping arms a deadline `timeoutMs` after it was sent; any
+//! inbound message disarms it. If it passes, the socket is abandoned (synthesized close 1006
+//! "heartbeat timeout") and handled like a lost connection.
+//!
+//! # Timers
+//! [`Machine::poll_timeout`] is the earliest of: the retry timer, the connect timeout, the
+//! minUptime reset, the next ping, the pong deadline and the bufferedAmount poll.
+//! [`Machine::handle_timeout`] handles every due one in time order; new deadlines are counted
+//! from the `now` it is given (a late driver delays them, it does not bunch them up).
 use std::collections::VecDeque;
 
 use super::*;
@@ -112,6 +126,7 @@ impl Timers {
     }
 }
 
+#[derive(Clone, Debug)]
 pub struct Machine {
     options: Options,
     /// None: reconnect disabled.
