@@ -557,6 +557,17 @@ async fn respond(
     content_type: &str,
     body: &[u8],
 ) -> io::Result<()> {
+    respond_to(stream, false, status, content_type, body).await
+}
+
+/// Writes a whole response and closes; `head_only`: without the body (a HEAD request).
+async fn respond_to(
+    stream: &mut TcpStream,
+    head_only: bool,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> io::Result<()> {
     let reason = match status {
         200 => "OK",
         202 => "Accepted",
@@ -573,7 +584,9 @@ async fn respond(
         body.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
+    if !head_only {
+        stream.write_all(body).await?;
+    }
     stream.flush().await?;
     stream.shutdown().await
 }
@@ -585,6 +598,15 @@ async fn respond_json(
 ) -> io::Result<()> {
     let body = serde_json::to_vec(&value).map_err(io::Error::other)?;
     respond(stream, status, "application/json", &body).await
+}
+
+async fn respond_json_to(
+    stream: &mut TcpStream,
+    head_only: bool,
+    value: serde_json::Value,
+) -> io::Result<()> {
+    let body = serde_json::to_vec(&value).map_err(io::Error::other)?;
+    respond_to(stream, head_only, 200, "application/json", &body).await
 }
 
 /// The controls change the server's state, so only the page itself may call them: the Host must be
@@ -605,6 +627,7 @@ fn control_allowed(request: &Request) -> bool {
 async fn http(stream: &mut TcpStream, request: &Request, shared: &Arc<Shared>) -> io::Result<()> {
     let method = request.method.as_str();
     let path = request.path.as_str();
+    let head_only = method == "HEAD";
     if path.starts_with("/control/") {
         if method != "POST" {
             return respond(stream, 405, "text/plain", b"use POST\n").await;
@@ -656,12 +679,8 @@ async fn http(stream: &mut TcpStream, request: &Request, shared: &Arc<Shared>) -
         ("POST", _) => respond(stream, 404, "text/plain", b"not found\n").await,
         ("GET" | "HEAD", "/api/history") => {
             let messages: Vec<Chat> = shared.lock().history.iter().cloned().collect();
-            respond_json(
-                stream,
-                200,
-                serde_json::json!({ "bootId": shared.boot_id, "messages": messages }),
-            )
-            .await
+            let history = serde_json::json!({ "bootId": shared.boot_id, "messages": messages });
+            respond_json_to(stream, head_only, history).await
         }
         ("GET" | "HEAD", "/api/status") => {
             let online = shared.lock().clients.len();
@@ -673,9 +692,11 @@ async fn http(stream: &mut TcpStream, request: &Request, shared: &Arc<Shared>) -
             let status = serde_json::json!({
                 "bootId": shared.boot_id, "startedAt": shared.started_at, "online": online, "mode": mode,
             });
-            respond_json(stream, 200, status).await
+            respond_json_to(stream, head_only, status).await
         }
-        ("GET" | "HEAD", _) => static_file(stream, path, shared.static_dir.as_deref()).await,
+        ("GET" | "HEAD", _) => {
+            static_file(stream, head_only, path, shared.static_dir.as_deref()).await
+        }
         _ => respond(stream, 405, "text/plain", b"method not allowed\n").await,
     }
 }
@@ -707,7 +728,12 @@ pub fn content_type(path: &Path) -> &'static str {
     }
 }
 
-async fn static_file(stream: &mut TcpStream, url_path: &str, dir: Option<&Path>) -> io::Result<()> {
+async fn static_file(
+    stream: &mut TcpStream,
+    head_only: bool,
+    url_path: &str,
+    dir: Option<&Path>,
+) -> io::Result<()> {
     let Some(dir) = dir else {
         let note = b"The page is not built: run `make demo` (demo/run.sh).\n";
         return respond(stream, 404, "text/plain; charset=utf-8", note).await;
@@ -716,7 +742,7 @@ async fn static_file(stream: &mut TcpStream, url_path: &str, dir: Option<&Path>)
         return respond(stream, 404, "text/plain", b"not found\n").await;
     };
     match tokio::fs::read(&path).await {
-        Ok(body) => respond(stream, 200, content_type(&path), &body).await,
+        Ok(body) => respond_to(stream, head_only, 200, content_type(&path), &body).await,
         Err(_) => respond(stream, 404, "text/plain", b"not found\n").await,
     }
 }

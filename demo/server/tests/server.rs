@@ -282,6 +282,10 @@ async fn serves_the_page_history_and_guards_the_controls() {
     let (status, head, _) = http(addr, "GET", "/assets/app.wasm", "").await;
     assert_eq!(status, 200);
     assert!(head.contains("application/wasm"), "{head}");
+    let (status, head, body) = http(addr, "HEAD", "/", "").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Length: 34"), "{head}");
+    assert!(body.is_empty());
     assert_eq!(http(addr, "GET", "/../Cargo.toml", "").await.0, 404);
     assert_eq!(http(addr, "GET", "/missing.js", "").await.0, 404);
 

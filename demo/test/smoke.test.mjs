@@ -1,0 +1,171 @@
+// End-to-end test of the chat demo: demo/run.sh serves it, headless Chromium uses the page.
+//   node --test demo/test/        (or: demo/run.sh --check, which builds first)
+// A message written while the server restarts, or while the network is down, must show as
+// "queued", then reach the server exactly once, in order, after the reconnect.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SHOTS = process.env.DEMO_SCREENSHOT_DIR ?? '/tmp';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let server = null;
+let serverExit = null;
+let serverLog = '';
+let baseUrl = '';
+let browser = null;
+
+/** Starts demo/run.sh on a free port; resolves with the URL it prints. */
+function startDemo() {
+  const prebuilt = Boolean(process.env.RWS_DEMO_PREBUILT);
+  server = spawn('bash', ['demo/run.sh', ...(prebuilt ? ['--no-build'] : [])], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0' },
+    detached: true, // its own process group: stopped as a whole in after()
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  serverExit = new Promise((resolveExit) => server.once('exit', (code, signal) => resolveExit({ code, signal })));
+  return new Promise((resolveUrl, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`demo/run.sh printed no URL in time:\n${serverLog}`)),
+      prebuilt ? 20_000 : 600_000,
+    );
+    const onData = (chunk) => {
+      serverLog += chunk;
+      const match = /open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(serverLog);
+      if (match) {
+        clearTimeout(timer);
+        resolveUrl(match[1]);
+      }
+    };
+    server.stdout.setEncoding('utf8').on('data', onData);
+    server.stderr.setEncoding('utf8').on('data', onData);
+    serverExit.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`demo/run.sh exited (${code}) before serving:\n${serverLog}`));
+    });
+  });
+}
+
+before(async () => {
+  baseUrl = await startDemo();
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null && server.signalCode === null) {
+    try {
+      process.kill(-server.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    const stopped = await Promise.race([serverExit, new Promise((r) => setTimeout(() => r(null), 5000))]);
+    if (stopped === null) process.kill(-server.pid, 'SIGKILL');
+  }
+});
+
+const statusIs = (page, status, timeout) =>
+  page.waitForSelector(`[data-testid=status][data-status=${status}]`, { timeout });
+const statusIsNot = (page, status, timeout) =>
+  page.waitForSelector(`[data-testid=status]:not([data-status=${status}])`, { timeout });
+
+async function write(page, text) {
+  await page.getByLabel('Message').fill(text);
+  await page.getByLabel('Message').press('Enter');
+}
+
+/** The chat rows holding `text`: the server's copies and the local (not yet delivered) ones. */
+const rows = (page, text, source) =>
+  page.locator(source ? `li.chat[data-source=${source}]` : 'li.chat', { hasText: text });
+
+async function serverHistory() {
+  const response = await fetch(new URL('api/history', baseUrl));
+  assert.equal(response.status, 200);
+  return (await response.json()).messages.map((m) => m.text);
+}
+
+async function openPage() {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 760 } });
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error));
+  await page.goto(baseUrl);
+  await statusIs(page, 'connected', 15_000);
+  return { page, errors };
+}
+
+/** Writes `text` while offline, checks it is shown as queued, waits for its delivery. */
+async function writeOfflineAndExpectDelivery(page, text, shot) {
+  await write(page, text);
+  const local = rows(page, text, 'local');
+  await local.waitFor({ timeout: 2000 });
+  assert.equal(await local.getAttribute('data-state'), 'queued', 'a message written offline shows as queued');
+  const queued = Number(await page.getByTestId('outbox').getAttribute('data-queued'));
+  assert.ok(queued >= 1, `the outbox count shows the message (queuedMessages = ${queued})`);
+  if (shot) await page.screenshot({ path: join(SHOTS, shot) });
+
+  await statusIs(page, 'connected', 20_000);
+  await rows(page, text, 'server').waitFor({ timeout: 10_000 });
+  await page.waitForTimeout(700); // room for a duplicate to show up, if there were one
+  assert.equal(await rows(page, text).count(), 1, 'the message appears in the log exactly once');
+  assert.equal(await rows(page, text, 'server').getAttribute('data-state'), 'delivered');
+  assert.equal(await page.getByTestId('outbox').getAttribute('data-queued'), '0', 'the outbox is empty again');
+  const stored = (await serverHistory()).filter((t) => t === text).length;
+  assert.equal(stored, 1, 'the server received the message exactly once');
+}
+
+test('a message written while the server restarts is queued, then delivered once, in order', async () => {
+  const { page, errors } = await openPage();
+  const before = `before the restart ${Date.now()}`;
+  await write(page, before);
+  await rows(page, before, 'server').waitFor({ timeout: 5000 });
+
+  await page.getByRole('button', { name: 'Restart server' }).click();
+  await statusIsNot(page, 'connected', 5000);
+  const during = `written while the server was down ${Date.now()}`;
+  await writeOfflineAndExpectDelivery(page, during, 'resilient-ws-demo-restart-queued.png');
+
+  const history = await serverHistory();
+  assert.ok(history.indexOf(before) < history.indexOf(during), 'in order');
+  const events = await page.getByTestId('event-log').innerText();
+  assert.match(events, /close\s+1012/, 'the event log shows the restart close code');
+  assert.match(events, /restarted/, 'the page noticed the new server process');
+  await page.screenshot({ path: join(SHOTS, 'resilient-ws-demo.png') });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the heartbeat detects a network loss; a message written meanwhile is delivered once', async () => {
+  const { page, errors } = await openPage();
+  const before = `before the network loss ${Date.now()}`;
+  await write(page, before);
+  await rows(page, before, 'server').waitFor({ timeout: 5000 });
+
+  const cut = Date.now();
+  await page.getByRole('button', { name: 'Simulate network loss (5 s)' }).click();
+  // No close frame, no TCP close: only the heartbeat (ping every 2 s, 2 s to answer) notices.
+  await statusIsNot(page, 'connected', 8000);
+  const detectedAfter = Date.now() - cut;
+  assert.ok(detectedAfter < 4900, `the half-open socket was detected within the outage (${detectedAfter} ms)`);
+  const during = `written during the network loss ${Date.now()}`;
+  await writeOfflineAndExpectDelivery(page, during, 'resilient-ws-demo-outage-queued.png');
+
+  const history = await serverHistory();
+  assert.ok(history.indexOf(before) < history.indexOf(during), 'in order');
+  await page.screenshot({ path: join(SHOTS, 'resilient-ws-demo-after-outage.png') });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
