@@ -80,8 +80,28 @@ after(async () => {
 
 const statusIs = (page, status, timeout) =>
   page.waitForSelector(`[data-testid=status][data-status=${status}]`, { timeout });
-const statusIsNot = (page, status, timeout) =>
-  page.waitForSelector(`[data-testid=status]:not([data-status=${status}])`, { timeout });
+
+/** Records every status the badge shows, so that a short one is not missed between two polls. */
+async function recordStatuses(page) {
+  await page.evaluate(() => {
+    const badge = document.querySelector('[data-testid=status]');
+    window.statusLog = [{ at: Date.now(), status: badge.dataset.status }];
+    new MutationObserver(() => window.statusLog.push({ at: Date.now(), status: badge.dataset.status })).observe(badge, {
+      attributes: true,
+      attributeFilter: ['data-status'],
+    });
+  });
+}
+
+/** Waits until the badge left "connected" after `since` (page clock); returns when it did. */
+async function leftConnected(page, since, timeout) {
+  const handle = await page.waitForFunction(
+    (since) => window.statusLog.find((e) => e.at >= since && e.status !== 'connected')?.at,
+    since,
+    { timeout, polling: 50 },
+  );
+  return handle.jsonValue();
+}
 
 async function write(page, text) {
   await page.getByLabel('Message').fill(text);
@@ -104,6 +124,7 @@ async function openPage() {
   page.on('pageerror', (error) => errors.push(error));
   await page.goto(baseUrl);
   await statusIs(page, 'connected', 15_000);
+  await recordStatuses(page);
   return { page, errors };
 }
 
@@ -133,8 +154,9 @@ test('a message written while the server restarts is queued, then delivered once
   await write(page, before);
   await rows(page, before, 'server').waitFor({ timeout: 5000 });
 
+  const clicked = await page.evaluate(() => Date.now());
   await page.getByRole('button', { name: 'Restart server' }).click();
-  await statusIsNot(page, 'connected', 5000);
+  await leftConnected(page, clicked, 5000);
   const during = `written while the server was down ${Date.now()}`;
   await writeOfflineAndExpectDelivery(page, during, 'resilient-ws-demo-restart-queued.png');
 
@@ -154,11 +176,10 @@ test('the heartbeat detects a network loss; a message written meanwhile is deliv
   await write(page, before);
   await rows(page, before, 'server').waitFor({ timeout: 5000 });
 
-  const cut = Date.now();
+  const cut = await page.evaluate(() => Date.now());
   await page.getByRole('button', { name: 'Simulate network loss (5 s)' }).click();
   // No close frame, no TCP close: only the heartbeat (ping every 2 s, 2 s to answer) notices.
-  await statusIsNot(page, 'connected', 8000);
-  const detectedAfter = Date.now() - cut;
+  const detectedAfter = (await leftConnected(page, cut, 8000)) - cut;
   assert.ok(detectedAfter < 4900, `the half-open socket was detected within the outage (${detectedAfter} ms)`);
   const during = `written during the network loss ${Date.now()}`;
   await writeOfflineAndExpectDelivery(page, during, 'resilient-ws-demo-outage-queued.png');
