@@ -120,9 +120,10 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
     if reply.status != 200 || req.path != "/stats" && req.path != "/received" {
         let q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
         log(format_args!(
-            "control {} {}?{} -> {} {}",
+            "control {} {}{}{} -> {} {}",
             req.method,
             req.path,
+            if q.is_empty() { "" } else { "?" },
             q.join("&"),
             reply.status,
             if reply.body.len() > 200 {

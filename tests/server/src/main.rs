@@ -69,6 +69,26 @@
 //! `{"binary":<length>,"head":"<hex of its first 16 bytes>","fnv1a64":"<16 hex digits>"}`,
 //! the 64-bit FNV-1a hash (offset basis 0xcbf29ce484222325, prime 0x100000001b3) of all its
 //! bytes. Recording stops (counting goes on, `truncated` becomes true) past 64 MiB per scope.
+//!
+//! ## Notes for browser tests (measured in headless Chromium and Firefox ESR)
+//!
+//! - A connection is registered before its 101 response goes out: once `onopen` fired, every
+//!   control call reaches it.
+//! - `/refuse`: the browser logs "Unexpected response code: 503" and fires `error`, then
+//!   `close` with code 1006, `wasClean` false, within ~5–20 ms.
+//! - `/drop`: `close` with code 1006, `wasClean` false, within ~20–60 ms. The fetch may
+//!   resolve before or after the browser's close event: wait for the event.
+//! - Firefox delays a new WebSocket to a host:port after a failed attempt *and after an
+//!   abnormal close* (200–400 ms, ×1.5 per further failure, up to 60 s) unless the pref
+//!   `network.websocket.delay-failed-reconnects` is false, as the repo's webdriver.json sets.
+//! - Both browsers run one WebSocket handshake at a time per host: a handshake held by
+//!   `/stall` holds up every other new WebSocket to this server from that browser, whatever
+//!   its scope.
+//! - `/pause`: measured while sending 2 MiB in 16 KiB messages, `bufferedAmount` rises past
+//!   1.7 MB (Chromium) and 1.9 MB (Firefox): only a few hundred KB are absorbed by the kernel
+//!   and the browser. After `/resume` everything arrives, in order, within ~150 ms.
+//! - `/close` answers once the browser has answered the close frame; the `close` event then
+//!   has the code and reason and `wasClean` true.
 
 mod control;
 mod state;
