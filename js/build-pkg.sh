@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make pkg: build the npm package `resilient-ws` into pkg/.
+#   1. wasm-pack: the wasm module and its wasm-bindgen glue (resilient_ws.js, .d.ts, _bg.wasm);
+#   2. tsc: js/src/*.ts -> pkg/*.js + .d.ts (the "." and "./react" entries);
+#   3. pkg/package.json rewritten for publishing (js/pkg-manifest.mjs), README copied.
+# `--js-only` skips step 1 (pkg/ must already hold wasm-pack's output): for iterating on js/src.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+log() { printf '\033[1m[pkg]\033[0m %s\n' "$*"; }
+
+if [ "${1:-}" != --js-only ]; then
+  if [ -z "${RUSTUP_TOOLCHAIN:-}" ]; then
+    RUSTUP_TOOLCHAIN=$(scripts/toolchain.sh)
+    export RUSTUP_TOOLCHAIN
+  fi
+  command -v wasm-pack >/dev/null || { echo "wasm-pack not found: run 'make setup'" >&2; exit 1; }
+  command -v tsc >/dev/null || { echo "tsc not found in node_modules/.bin: run 'make setup'" >&2; exit 1; }
+  log "wasm-pack build (toolchain $RUSTUP_TOOLCHAIN)"
+  rm -rf pkg
+  wasm-pack build --release --target web --out-dir pkg --out-name resilient_ws
+fi
+for f in resilient_ws.js resilient_ws.d.ts resilient_ws_bg.wasm; do
+  [ -f "pkg/$f" ] || { echo "pkg/$f missing: wasm-pack did not produce it" >&2; exit 1; }
+done
+
+# wasm-bindgen declares Connection[Symbol.dispose]; make that type-check in consumers whose
+# `lib` predates ES2025 (TypeScript >= 5.2 knows this lib).
+if ! grep -q 'reference lib="esnext.disposable"' pkg/resilient_ws.d.ts; then
+  { echo '/// <reference lib="esnext.disposable" />'; cat pkg/resilient_ws.d.ts; } > pkg/resilient_ws.d.ts.tmp
+  mv pkg/resilient_ws.d.ts.tmp pkg/resilient_ws.d.ts
+fi
+
+log "tsc: js/src -> pkg/"
+tsc -p js/tsconfig.json
+
+if [ -f README.md ]; then cp README.md pkg/README.md; else cp js/README.md pkg/README.md; fi
+rm -f pkg/.gitignore   # wasm-pack's "*": pkg/ is ignored by the repository's own .gitignore
+node js/pkg-manifest.mjs pkg
+
+log "done: pkg/ $(du -sh pkg | cut -f1), wasm $(wc -c < pkg/resilient_ws_bg.wasm) bytes ($(gzip -9c pkg/resilient_ws_bg.wasm | wc -c) gzipped)"

@@ -1,0 +1,20 @@
+// Names for the types of the Connection API, taken from the declarations wasm-bindgen
+// generates for the class itself, so they can never drift from it.
+import type { Connection } from './resilient_ws.js';
+
+/** The url argument: a ws:/wss: URL, or a function (called before every attempt) returning one or a promise of one. */
+export type ConnectionUrl = ConstructorParameters<typeof Connection>[0];
+/** The options argument of `new Connection(url, options)`. */
+export type ConnectionOptions = NonNullable<ConstructorParameters<typeof Connection>[1]>;
+/** What `getSnapshot()` returns: immutable, same identity until something changes. */
+export type ConnectionSnapshot = ReturnType<Connection['getSnapshot']>;
+/** "connecting" | "connected" | "reconnecting" | "closed". */
+export type ConnectionStatus = ConnectionSnapshot['status'];
+/** A received message: `{ data: string | ArrayBuffer, receivedAt }`. */
+export type Message = NonNullable<ConnectionSnapshot['lastMessage']>;
+/** How a socket closed: `{ code, reason, wasClean }`. */
+export type CloseInfo = NonNullable<ConnectionSnapshot['lastClose']>;
+/** What `sendMessage` accepts. */
+export type SendData = Parameters<Connection['sendMessage']>[0];
+/** "sent" | "queued" | "dropped". */
+export type SendResult = ReturnType<Connection['sendMessage']>;

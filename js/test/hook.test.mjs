@@ -1,0 +1,283 @@
+// useWebSocket in real headless Chromium, against the test server. The harness page
+// (fixtures/hook-app) is bundled by Vite from the built package in pkg/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'vite';
+import {
+  FIXTURES, PKG, control, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
+} from '../test-support/helpers.mjs';
+
+let browser;
+let site;
+let outDir;
+
+before(async () => {
+  outDir = await mkdtemp(join(tmpdir(), 'rws-hook-app-'));
+  await build({
+    root: join(FIXTURES, 'hook-app'),
+    configFile: false,
+    logLevel: 'warn',
+    esbuild: { jsx: 'automatic' },
+    resolve: {
+      alias: [
+        { find: /^resilient-ws\/react$/, replacement: join(PKG, 'react.js') },
+        { find: /^resilient-ws$/, replacement: join(PKG, 'index.js') },
+      ],
+    },
+    // assetsInlineLimit 0: the .wasm is always its own file, as it is in real apps (it is far over 4 kB).
+    build: { outDir, emptyOutDir: true, minify: false, assetsInlineLimit: 0 },
+  });
+  site = await serveDir(outDir);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+  if (outDir) await rm(outDir, { recursive: true, force: true });
+});
+
+/** A fresh page with the harness loaded. */
+async function harnessPage() {
+  const p = await openPage(browser, `${site.url}/`);
+  await p.page.waitForFunction(() => window.harness?.ready === true);
+  const h = {
+    ...p,
+    render: (specs, opts = {}) => p.page.evaluate(([s, o]) => window.harness.render(s, o), [specs, opts]),
+    eval: (fn, arg) => p.page.evaluate(fn, arg),
+    status: (id) => p.page.evaluate((i) => window.harness.probes[i]?.status ?? null, id),
+    waitStatus: (id, status, timeout = 5000) =>
+      waitFor(async () => (await h.status(id)) === status, { timeout, what: `${id} status ${status}` }),
+    messages: (id) => p.page.evaluate((i) => window.harness.messages(i).map((e) => e.data), id),
+    log: () => p.page.evaluate(() => window.harness.log),
+    close: async () => {
+      await p.page.close();
+      assert.deepEqual(p.errors, [], 'no uncaught errors or console errors on the page');
+    },
+  };
+  return h;
+}
+
+/** Waits until the server's open-socket count for `scope` is `open`, and returns its stats. */
+async function waitOpen(scope, open, timeout = 5000) {
+  return waitFor(async () => {
+    const s = await stats(scope);
+    return s.open === open ? s : false;
+  }, { timeout, what: `${open} open socket(s) in ${scope}` });
+}
+
+describe('useWebSocket in Chromium', () => {
+  test('under React.StrictMode exactly one socket is opened, and it closes on unmount', async () => {
+    const scope = uniqueScope('strict');
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: wsUrl(scope) }], { strict: true });
+    await h.waitStatus('a', 'connected');
+    await sleep(300); // anything extra StrictMode might have started has had time to connect
+    const s = await stats(scope);
+    assert.equal(s.open, 1, 'one socket open');
+    assert.equal(s.attempts, 1, 'StrictMode double mount made no second attempt');
+    assert.equal(h.requests.filter((u) => u.endsWith('.wasm')).length, 1, 'the .wasm is fetched once');
+    await h.render([], { strict: true });
+    await waitOpen(scope, 0);
+    await h.close();
+  });
+
+  test('status follows the connection: connecting, connected, reconnecting, connected, closed', async () => {
+    const scope = uniqueScope('status');
+    const h = await harnessPage();
+    const reconnect = { initialDelayMs: 50, maxDelayMs: 200, jitter: 0, minUptimeMs: 0 };
+    await h.render([{ id: 'a', url: wsUrl(scope), options: { reconnect } }]);
+    await h.waitStatus('a', 'connected');
+    // lastMessage and lastJsonMessage follow the messages.
+    await h.eval(() => window.harness.probes.a.sendJsonMessage({ hello: 'world', n: 1 }));
+    await waitFor(() => h.eval(() => window.harness.probes.a.lastJsonMessage?.hello === 'world'), { what: 'lastJsonMessage' });
+    const last = await h.eval(() => window.harness.probes.a.lastMessage);
+    assert.equal(last.data, '{"hello":"world","n":1}');
+    assert.equal(typeof last.receivedAt, 'number');
+
+    await control(`/drop?scope=${scope}`);
+    await waitFor(async () => (await h.eval(() => window.harness.history.a)).includes('reconnecting'), { what: 'reconnecting' });
+    await waitFor(async () => (await h.eval(() => window.harness.history.a)).at(-1) === 'connected', { what: 'connected again' });
+    await h.eval(() => window.harness.probes.a.connection.close());
+    await h.waitStatus('a', 'closed');
+    const history = (await h.eval(() => window.harness.history.a)).filter((s, i, all) => s !== all[i - 1]);
+    assert.deepEqual(history, ['connecting', 'connected', 'reconnecting', 'connected', 'closed']);
+    const snapshot = await h.eval(() => window.harness.probes.a.snapshot);
+    assert.equal(snapshot.status, 'closed');
+    assert.equal(snapshot.lastClose?.code, 1000, 'lastClose is the user close');
+    assert.ok((await h.log()).some((e) => e.id === 'a' && e.type === 'close'), 'onClose was called');
+    await h.render([]);
+    await waitOpen(scope, 0);
+    await h.close();
+  });
+
+  test('a burst of 1,000 messages reaches onMessage, every one, in order', async () => {
+    const scope = uniqueScope('burst');
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: wsUrl(scope) }]);
+    await h.waitStatus('a', 'connected');
+    await control(`/burst?n=1000&scope=${scope}`);
+    await waitFor(async () => (await h.messages('a')).length >= 1000, { timeout: 15000, what: '1000 messages' });
+    await sleep(100);
+    const got = await h.messages('a');
+    assert.equal(got.length, 1000, 'no message twice');
+    assert.deepEqual(got, Array.from({ length: 1000 }, (_, i) => String(i)));
+    assert.equal(await h.eval(() => window.harness.probes.a.lastMessage.data), '999', 'lastMessage is the last one');
+    await h.render([]);
+    await h.close();
+  });
+
+  test('share: two components use one socket, closed when the last unmounts', async () => {
+    const scope = uniqueScope('share');
+    const other = uniqueScope('noshare');
+    const h = await harnessPage();
+    const url = wsUrl(scope);
+    await h.render([
+      { id: 'a', url, options: { share: true } },
+      { id: 'b', url, options: { share: true } },
+    ], { strict: true });
+    await h.waitStatus('a', 'connected');
+    await h.waitStatus('b', 'connected');
+    await sleep(200);
+    assert.deepEqual(await stats(scope).then((s) => [s.attempts, s.open]), [1, 1], 'one attempt, one socket for two components');
+    assert.equal(await h.eval(() => window.harness.probes.a.connection === window.harness.probes.b.connection), true);
+
+    // Each component hears every message of the shared socket.
+    await h.eval(() => window.harness.probes.a.sendMessage('from-a'));
+    await waitFor(async () => (await h.messages('b')).includes('from-a'), { what: 'b hears the echo of a' });
+    assert.deepEqual(await h.messages('a'), ['from-a']);
+
+    // One unmounts: the socket stays, for the other.
+    await h.render([{ id: 'b', url, options: { share: true } }], { strict: true });
+    await sleep(200);
+    assert.equal((await stats(scope)).open, 1, 'still open for b');
+    await h.eval(() => window.harness.probes.b.sendMessage('from-b'));
+    await waitFor(async () => (await h.messages('b')).includes('from-b'), { what: 'b still works' });
+    assert.deepEqual(await h.messages('a'), ['from-a'], 'a, unmounted, hears nothing more');
+
+    // The last unmounts: no socket.
+    await h.render([], { strict: true });
+    await waitOpen(scope, 0);
+    assert.equal((await stats(scope)).attempts, 1);
+
+    // Control: without share, two components open two sockets.
+    await h.render([{ id: 'c', url: wsUrl(other) }, { id: 'd', url: wsUrl(other) }]);
+    await waitOpen(other, 2);
+    await h.render([]);
+    await waitOpen(other, 0);
+    await h.close();
+  });
+
+  test('changing the url reconnects: a new socket opens, the old one closes', async () => {
+    const first = uniqueScope('url1');
+    const second = uniqueScope('url2');
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: wsUrl(first) }]);
+    await h.waitStatus('a', 'connected');
+    await h.render([{ id: 'a', url: wsUrl(second) }]);
+    await waitOpen(second, 1);
+    await waitOpen(first, 0);
+    await h.waitStatus('a', 'connected');
+    assert.equal((await stats(first)).attempts, 1);
+    assert.equal((await stats(second)).attempts, 1);
+    await h.eval(() => window.harness.probes.a.sendMessage('to-second'));
+    await waitFor(async () => (await received(second)).includes('to-second'), { what: 'message on the new socket' });
+    assert.ok(!(await received(first)).includes('to-second'));
+    await h.render([]);
+    await waitOpen(second, 0);
+    await h.close();
+  });
+
+  test('changing protocols reconnects; the same protocols in a new array do not', async () => {
+    const scope = uniqueScope('protocols');
+    const h = await harnessPage();
+    const url = wsUrl(scope);
+    await h.render([{ id: 'a', url, options: { protocols: ['chat.v1'] } }]);
+    await h.waitStatus('a', 'connected');
+    for (let i = 0; i < 3; i++) {
+      await h.render([{ id: 'a', url, tag: `same${i}`, options: { protocols: ['chat.v1'] } }]);
+      await sleep(50);
+    }
+    await sleep(200);
+    assert.deepEqual(await stats(scope).then((s) => [s.attempts, s.open]), [1, 1], 'equal protocols: same socket');
+    await h.render([{ id: 'a', url, options: { protocols: ['chat.v2'] } }]);
+    await waitFor(async () => (await stats(scope)).attempts === 2, { what: 'a second attempt' });
+    await h.waitStatus('a', 'connected');
+    await sleep(200);
+    assert.deepEqual(await stats(scope).then((s) => [s.attempts, s.open]), [2, 1], 'the old socket closed, the new one open');
+    await h.render([]);
+    await waitOpen(scope, 0);
+    await h.close();
+  });
+
+  test('changing callbacks and other options does not reconnect, and the latest callbacks are called', async () => {
+    const scope = uniqueScope('options');
+    const h = await harnessPage();
+    const url = wsUrl(scope);
+    await h.render([{ id: 'a', url, tag: 'v1', options: { reconnect: { maxDelayMs: 1000 } } }]);
+    await h.waitStatus('a', 'connected');
+    for (let i = 2; i <= 5; i++) {
+      await h.render([{
+        id: 'a', url, tag: `v${i}`,
+        options: { reconnect: { maxDelayMs: 1000 * i }, heartbeat: { intervalMs: 20000 * i }, outbox: { maxMessages: 100 * i }, connectTimeoutMs: 5000 + i },
+      }]);
+      await sleep(50);
+    }
+    await sleep(300);
+    const s = await stats(scope);
+    assert.deepEqual([s.attempts, s.open], [1, 1], 'same socket, no new attempt');
+    assert.equal(await h.status('a'), 'connected');
+    await h.eval(() => window.harness.probes.a.sendMessage('after-change'));
+    await waitFor(async () => (await h.messages('a')).includes('after-change'), { what: 'echo' });
+    const echo = (await h.log()).find((e) => e.type === 'message' && e.data === 'after-change');
+    assert.equal(echo.tag, 'v5', 'the latest onMessage was called');
+    assert.ok(await h.eval(() => window.harness.renders.a >= 5));
+    await h.render([]);
+    await waitOpen(scope, 0);
+    await h.close();
+  });
+
+  test('null url: status closed and no socket; sends are reported dropped', async () => {
+    const scope = uniqueScope('null');
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: null }]);
+    await sleep(300);
+    assert.equal(await h.status('a'), 'closed');
+    assert.equal(await h.eval(() => window.harness.probes.a.connection), null);
+    assert.equal(await h.eval(() => window.harness.probes.a.sendMessage('nowhere')), 'dropped');
+    assert.deepEqual(
+      (await h.log()).filter((e) => e.type === 'drop').map((e) => [e.data, e.reason]),
+      [['nowhere', 'released']],
+      'onDrop reports it',
+    );
+
+    // null -> url connects; url -> null closes the socket and makes no further attempt.
+    await h.render([{ id: 'a', url: wsUrl(scope) }]);
+    await h.waitStatus('a', 'connected');
+    await h.render([{ id: 'a', url: null }]);
+    await h.waitStatus('a', 'closed');
+    await waitOpen(scope, 0);
+    await sleep(500);
+    const s = await stats(scope);
+    assert.deepEqual([s.attempts, s.open], [1, 0]);
+    assert.deepEqual(await h.eval(() => window.harness.history.a), ['closed', 'connecting', 'connected', 'closed']);
+    await h.close();
+  });
+
+  test('messages sent before the connection exists are held and delivered in order', async () => {
+    const scope = uniqueScope('early');
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: wsUrl(scope), sendOnMount: ['m1', 'm2', 'm3'] }]);
+    await waitFor(() => h.eval(() => window.harness.mountSends.a), { what: 'sends on mount' });
+    assert.deepEqual(await h.eval(() => window.harness.mountSends.a), ['queued', 'queued', 'queued']);
+    await waitFor(async () => (await received(scope)).length >= 3, { what: 'the server received them' });
+    assert.deepEqual(await received(scope), ['m1', 'm2', 'm3']);
+    await waitFor(async () => (await h.messages('a')).length === 3, { what: 'echoes' });
+    assert.deepEqual(await h.messages('a'), ['m1', 'm2', 'm3']);
+    await h.render([]);
+    await h.close();
+  });
+});

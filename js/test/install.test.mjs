@@ -1,0 +1,120 @@
+// Installability: `npm pack` pkg/, install the tarball into a fresh Vite + React app
+// (fixtures/vite-app, no plugins), build it with Vite, load it in headless Chromium and
+// exchange a message with the test server.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import {
+  FIXTURES, PKG, ROOT, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
+} from '../test-support/helpers.mjs';
+
+const run = promisify(execFile);
+const NPM = process.env.npm_execpath && process.env.npm_execpath.endsWith('.js') ? null : 'npm';
+const npm = (args, cwd) =>
+  NPM === null
+    ? run(process.execPath, [process.env.npm_execpath, ...args], { cwd, timeout: 240000 })
+    : run('npm', args, { cwd, timeout: 240000, env: { ...process.env, npm_config_update_notifier: 'false' } });
+const versionOf = async (name) => JSON.parse(await readFile(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+
+let dir;
+let tarball;
+let packed;
+let app;
+let browser;
+let site;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rws-install-'));
+  const { stdout } = await npm(['pack', PKG, '--pack-destination', dir, '--json', '--loglevel=error'], dir);
+  [packed] = JSON.parse(stdout);
+  tarball = join(dir, packed.filename);
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('the tarball holds every file the exports map names, and nothing else', async (t) => {
+  const files = packed.files.map((f) => f.path).sort();
+  t.diagnostic(`${packed.filename}: ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files`);
+  const manifest = JSON.parse(await readFile(join(PKG, 'package.json'), 'utf8'));
+  assert.equal(manifest.name, 'resilient-ws');
+  assert.equal(manifest.type, 'module');
+  assert.equal(manifest.sideEffects, false);
+  assert.equal(manifest.peerDependencies.react, '>=18');
+  assert.equal(manifest.peerDependenciesMeta.react.optional, true);
+  const targets = Object.values(manifest.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e)));
+  for (const target of new Set(targets)) assert.ok(files.includes(target.replace(/^\.\//, '')), `${target} is packed`);
+  for (const f of ['resilient_ws.js', 'resilient_ws.d.ts', 'resilient_ws_bg.wasm', 'README.md']) assert.ok(files.includes(f), `${f} is packed`);
+  assert.deepEqual(files.filter((f) => !/^(README\.md|package\.json|[a-z_]+\.(js|d\.ts|wasm)|snippets\/.*)$/.test(f)), [], 'no stray files');
+});
+
+test('npm install of the tarball into a fresh Vite + React app, vite build', async (t) => {
+  app = join(dir, 'app');
+  await cp(join(FIXTURES, 'vite-app'), app, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(app, 'package.json'), 'utf8'));
+  manifest.dependencies = { react: await versionOf('react'), 'react-dom': await versionOf('react-dom') };
+  manifest.devDependencies = { vite: await versionOf('vite') };
+  await writeFile(join(app, 'package.json'), JSON.stringify(manifest, null, 2));
+  await npm(['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
+  const installed = JSON.parse(await readFile(join(app, 'node_modules/resilient-ws/package.json'), 'utf8'));
+  assert.equal(installed.name, 'resilient-ws');
+  assert.match(JSON.parse(await readFile(join(app, 'package.json'), 'utf8')).dependencies['resilient-ws'], /^file:.*\.tgz$/);
+
+  await run(process.execPath, [join(app, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: app, timeout: 120000 });
+  const assets = await readdir(join(app, 'dist/assets'));
+  const wasm = assets.filter((f) => f.endsWith('.wasm'));
+  assert.equal(wasm.length, 1, `Vite emitted the .wasm as an asset with no plugin: ${assets.join(', ')}`);
+  t.diagnostic(`dist/assets: ${assets.join(', ')}`);
+});
+
+test('the built app connects in Chromium and exchanges a message with the test server', async () => {
+  assert.ok(app, 'the app was built');
+  site = await serveDir(join(app, 'dist'));
+  browser = await launchBrowser();
+  const scope = uniqueScope('install');
+  const message = `hello from the fixture app ${scope}`;
+  const { page, errors } = await openPage(
+    browser,
+    `${site.url}/?url=${encodeURIComponent(wsUrl(scope))}&message=${encodeURIComponent(message)}`,
+  );
+  await page.waitForFunction((m) => document.getElementById('last')?.textContent === m, message, { timeout: 10000 });
+  assert.equal(await page.textContent('#status'), 'connected');
+  assert.deepEqual(await received(scope), [message], 'the server received it once');
+  await sleep(200);
+  const s = await stats(scope);
+  assert.deepEqual([s.attempts, s.open], [1, 1], 'one socket, even under StrictMode');
+  await page.close();
+  await waitFor(async () => (await stats(scope)).open === 0, { what: 'socket closed with the page' });
+  assert.deepEqual(errors, []);
+});
+
+test('the same app works on the Vite dev server, whose dependency pre-bundling moves the glue away from its .wasm', async () => {
+  assert.ok(app && browser, 'the app was built');
+  const { createServer } = await import(pathToFileURL(join(app, 'node_modules/vite/dist/node/index.js')).href);
+  const server = await createServer({ root: app, logLevel: 'warn', server: { host: '127.0.0.1', port: 0 } });
+  try {
+    await server.listen();
+    const scope = uniqueScope('install-dev');
+    const message = `hello from the dev server ${scope}`;
+    const { page, errors, requests } = await openPage(
+      browser,
+      `${server.resolvedUrls.local[0]}?url=${encodeURIComponent(wsUrl(scope))}&message=${encodeURIComponent(message)}`,
+    );
+    // The first visit may reload once, when Vite finishes optimizing the dependencies it found.
+    await page.waitForFunction((m) => document.getElementById('last')?.textContent === m, message, { timeout: 20000 });
+    assert.ok(requests.some((u) => u.includes('/.vite/deps/')), 'the package was pre-bundled');
+    assert.ok(await received(scope).then((r) => r.includes(message)));
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    await server.close();
+  }
+});
