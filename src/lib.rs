@@ -4,3 +4,8 @@
 //! - `driver` (wasm32 only): owns the browser `WebSocket`, its closures and the timer.
 //! - `bindings` (wasm32 only): the JavaScript API, `Connection`.
 pub mod core;
+
+#[cfg(target_arch = "wasm32")]
+pub mod bindings;
+#[cfg(target_arch = "wasm32")]
+pub mod driver;
