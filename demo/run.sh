@@ -38,21 +38,25 @@ build() {
   command -v cargo >/dev/null || die "cargo not found: run 'make setup'"
   [ -x node_modules/.bin/vite ] || die "node_modules/.bin/vite not found: run 'make setup'"
 
-  # 1. The npm package (wasm + JS), if it is not built yet.
-  if [ ! -f pkg/package.json ] || [ ! -f pkg/react.js ]; then
+  # 1. The npm package (wasm + JS), if it is not built yet. RWS_DEMO_PKG: use another copy.
+  local pkg=${RWS_DEMO_PKG:-$ROOT/pkg}
+  if [ -n "${RWS_DEMO_PKG:-}" ]; then
+    [ -f "$pkg/package.json" ] || die "RWS_DEMO_PKG=$pkg holds no package.json"
+  elif [ ! -f pkg/package.json ] || [ ! -f pkg/react.js ]; then
     say "pkg/ is missing: make pkg"
     make --no-print-directory pkg
   elif [ -n "$(find src js/src Cargo.toml -newer pkg/package.json -print -quit 2>/dev/null)" ]; then
     say "note: src/ or js/ changed since pkg/ was built; 'make pkg' rebuilds it"
   fi
 
-  # 2. The page, unless it is newer than everything it is built from.
-  if [ -f "$DIST/index.html" ] &&
-    [ -z "$(find demo/web/index.html demo/web/src demo/web/vite.config.js pkg -newer "$DIST/index.html" -print -quit)" ]; then
+  # 2. The page, unless this script built it from the same package and nothing changed since.
+  if [ "$(cat "$DIST/.built-from" 2>/dev/null)" = "$pkg" ] &&
+    [ -z "$(find demo/web/index.html demo/web/src demo/web/vite.config.js "$pkg" -newer "$DIST/.built-from" -print -quit)" ]; then
     say "page: up to date (demo/web/dist)"
   else
     say "page: vite build -> demo/web/dist"
-    vite build --config demo/web/vite.config.js
+    RWS_DEMO_PKG=$pkg vite build --config demo/web/vite.config.js
+    echo "$pkg" > "$DIST/.built-from"
   fi
 
   # 3. The server (incremental; shares compiled dependencies with tests/server).

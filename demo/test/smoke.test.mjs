@@ -190,3 +190,38 @@ test('the heartbeat detects a network loss; a message written meanwhile is deliv
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('a message sent into the dying socket is never lost silently: delivered, or flagged and resent, once', async (t) => {
+  const { page, errors } = await openPage();
+  const cut = await page.evaluate(() => Date.now());
+  await page.getByRole('button', { name: 'Simulate network loss (5 s)' }).click();
+  // Still "connected": the SDK hands this one to the socket, which the network has already lost.
+  const text = `sent into the dead socket ${Date.now()}`;
+  await write(page, text);
+  assert.equal(await rows(page, text, 'local').getAttribute('data-state'), 'sent');
+  await leftConnected(page, cut, 8000);
+  await statusIs(page, 'connected', 20_000);
+
+  // After the reconnect the page compares with the server's history: delivered, or "not delivered".
+  const outcome = await page.waitForFunction(
+    (text) => {
+      const row = [...document.querySelectorAll('li.chat')].find((li) => li.textContent.includes(text));
+      if (row?.dataset.source === 'server') return 'delivered';
+      return row?.dataset.state === 'lost' ? 'lost' : null;
+    },
+    text,
+    { timeout: 5000, polling: 50 },
+  );
+  const path = await outcome.jsonValue();
+  t.diagnostic(`the message was ${path === 'lost' ? 'flagged "not delivered", then resent' : 'delivered'}`);
+  if (path === 'lost') {
+    await page.screenshot({ path: join(SHOTS, 'resilient-ws-demo-not-delivered.png') });
+    await rows(page, text, 'local').getByRole('button', { name: 'resend' }).click();
+  }
+  await rows(page, text, 'server').waitFor({ timeout: 5000 });
+  await page.waitForTimeout(700);
+  assert.equal(await rows(page, text).count(), 1, 'the message appears in the log exactly once');
+  assert.equal((await serverHistory()).filter((t) => t === text).length, 1, 'the server has it exactly once');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

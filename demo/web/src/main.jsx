@@ -328,7 +328,7 @@ function App() {
     for (const m of Object.values(state.mine)) {
       if (m.state === 'lost' && !announced.current.has(m.id)) {
         announced.current.add(m.id);
-        note('drop', `“${m.text.slice(0, 30)}” died with its socket: not delivered`);
+        note('lost', `“${m.text.slice(0, 30)}” died with its socket: not delivered`);
       }
     }
   });
