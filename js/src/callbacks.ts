@@ -4,7 +4,7 @@
 // shares the connection, in the order they joined.
 import type { CloseInfo, ConnectionOptions } from './types.js';
 
-export const CALLBACK_NAMES = ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop'] as const;
+export const CALLBACK_NAMES = ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop', 'onStatus'] as const;
 export type CallbackName = (typeof CALLBACK_NAMES)[number];
 export type Callbacks = Pick<ConnectionOptions, CallbackName | 'shouldReconnect'>;
 

@@ -2,14 +2,20 @@
 // neither `window` nor `WebSocket`: nothing runs until `init()` and `new Connection()`.
 export { init } from './init.js';
 export { Connection } from './resilient_ws.js';
-export type { InitInput } from './resilient_ws.js';
 export type {
-  ConnectionOptions,
-  ConnectionSnapshot,
-  ConnectionStatus,
-  ConnectionUrl,
   CloseInfo,
-  Message,
-  SendData,
+  ConnectionOptions,
+  DropReason,
+  HeartbeatOptions,
+  InitInput,
+  LastMessage,
+  MessageData,
+  OutboxOptions,
+  OverflowPolicy,
+  ReconnectOptions,
   SendResult,
-} from './types.js';
+  Snapshot,
+  Status,
+  UrlSource,
+} from './resilient_ws.js';
+export type { SendData } from './types.js';

@@ -97,7 +97,7 @@ function noop(): void {}
  * - `url` null: no connection, status "closed". Changing the url (a string) or
  *   `options.protocols` replaces the connection; a function url is read afresh before
  *   every attempt, so replacing the function does not reconnect.
- * - Callbacks (onMessage, onOpen, onClose, onError, onReconnectStop, onDrop, shouldReconnect)
+ * - Callbacks (onMessage, onOpen, onClose, onError, onReconnectStop, onDrop, onStatus, shouldReconnect)
  *   are always called in their latest version: changing them never reconnects. The other
  *   options (reconnect, heartbeat, outbox, connectTimeoutMs) are read when the connection is
  *   created.

@@ -1,9 +1,7 @@
-// Names for the types of the Connection API, taken from the declarations wasm-bindgen
-// generates for the class itself, so they can never drift from it.
+// The types of the Connection API as the package's own code uses them, taken from the
+// declarations wasm-bindgen generates for the class itself, so they cannot drift from it.
 import type { Connection } from './resilient_ws.js';
 
-/** The url argument: a ws:/wss: URL, or a function (called before every attempt) returning one or a promise of one. */
-export type ConnectionUrl = ConstructorParameters<typeof Connection>[0];
 /** The options argument of `new Connection(url, options)`. */
 export type ConnectionOptions = NonNullable<ConstructorParameters<typeof Connection>[1]>;
 /** What `getSnapshot()` returns: immutable, same identity until something changes. */
@@ -14,7 +12,7 @@ export type ConnectionStatus = ConnectionSnapshot['status'];
 export type Message = NonNullable<ConnectionSnapshot['lastMessage']>;
 /** How a socket closed: `{ code, reason, wasClean }`. */
 export type CloseInfo = NonNullable<ConnectionSnapshot['lastClose']>;
-/** What `sendMessage` accepts. */
+/** What `sendMessage` accepts: a string, an ArrayBuffer or an ArrayBufferView. */
 export type SendData = Parameters<Connection['sendMessage']>[0];
 /** "sent" | "queued" | "dropped". */
 export type SendResult = ReturnType<Connection['sendMessage']>;

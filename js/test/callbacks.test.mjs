@@ -18,7 +18,7 @@ test('passes the other options through, minus share, and installs forwarding cal
   assert.equal(options.heartbeat, false);
   assert.ok(!('share' in options), 'share is the hook\'s own option');
   assert.ok(!('outbox' in options), 'undefined options are left out');
-  for (const name of ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop']) {
+  for (const name of ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop', 'onStatus']) {
     assert.equal(typeof options[name], 'function', name);
   }
   assert.ok(!('shouldReconnect' in options), 'no shouldReconnect unless one was given');

@@ -267,6 +267,23 @@ describe('useWebSocket in Chromium', () => {
     await h.close();
   });
 
+  test('an invalid url or option is thrown to the nearest error boundary, and opens nothing', async () => {
+    const scope = uniqueScope('invalid');
+    const h = await harnessPage();
+    await h.render([
+      { id: 'url', url: 'http://127.0.0.1/not-a-websocket-url' },
+      { id: 'option', url: wsUrl(scope), options: { reconnect: { jitter: 2 } } },
+    ]);
+    await waitFor(() => h.eval(() => Object.keys(window.harness.errors).length === 2), { what: 'both errors caught' });
+    const errors = await h.eval(() => window.harness.errors);
+    assert.match(errors.url.message, /url/i, 'the message names the url');
+    assert.match(errors.option.message, /jitter/, 'the message names the field');
+    await sleep(200);
+    assert.equal((await stats(scope)).attempts, 0);
+    await h.render([]);
+    await h.close();
+  });
+
   test('messages sent before the connection exists are held and delivered in order', async () => {
     const scope = uniqueScope('early');
     const h = await harnessPage();
