@@ -907,6 +907,9 @@ impl Shared {
     }
 
     fn connect(self: &Rc<Self>, conn: ConnId, url: &str) {
+        if self.released.get() {
+            return; // freed from inside the URL function
+        }
         if let Some(problem) = check_ws_url(url) {
             return self.open_failed(conn, problem);
         }

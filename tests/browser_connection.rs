@@ -669,6 +669,79 @@ async fn heartbeat_detects_a_server_that_stops_answering() {
 }
 
 #[wasm_bindgen_test]
+async fn connect_timeout_abandons_a_stalled_attempt() {
+    let sc = scope("stall");
+    control("/stall", &sc, "ms=600").await;
+    let log = Log::default();
+    let conn = connect(
+        &ws_url(&sc),
+        options(
+            &log,
+            &[
+                ("connectTimeoutMs", n(150.0)),
+                ("reconnect", fast_reconnect(50.0)),
+            ],
+        ),
+    );
+    wait_for("a connect timeout", 3000.0, || {
+        log.with_prefix("close:")
+            .contains(&"1006:connect timeout".to_owned())
+    })
+    .await;
+    assert_eq!(conn.status(), "reconnecting");
+    wait_status(&conn, "connected", 5000.0).await;
+    sleep(700).await; // stalled handshakes of abandoned attempts complete now: ignored
+    assert_eq!(conn.status(), "connected");
+    assert_eq!(log.count("open"), 1);
+    let st = stats(&sc).await;
+    assert!(num(&st, "attempts") >= 2.0, "{st:?}");
+    drop(conn);
+}
+
+#[wasm_bindgen_test]
+async fn online_and_visible_trigger_an_immediate_retry() {
+    let sc = scope("online");
+    let log = Log::default();
+    // Retries would wait 60 s: only the browser hints can bring it back in time.
+    let conn = connect(
+        &ws_url(&sc),
+        options(&log, &[("reconnect", fast_reconnect(60_000.0))]),
+    );
+    wait_status(&conn, "connected", 5000.0).await;
+    let window = web_sys::window().unwrap();
+
+    control("/drop", &sc, "").await;
+    wait_status(&conn, "reconnecting", 5000.0).await;
+    let next = get(&conn.get_snapshot(), "nextRetryAt").as_f64().unwrap();
+    assert!(next > js_sys::Date::now() + 50_000.0, "nextRetryAt {next}");
+    window
+        .dispatch_event(&web_sys::Event::new("online").unwrap())
+        .unwrap();
+    wait_status(&conn, "connected", 2000.0).await;
+    assert_eq!(log.count("open"), 2);
+
+    let document = window.document().unwrap();
+    if document.visibility_state() == web_sys::VisibilityState::Visible {
+        control("/drop", &sc, "").await;
+        wait_status(&conn, "reconnecting", 5000.0).await;
+        // "offline" does not retry.
+        window
+            .dispatch_event(&web_sys::Event::new("offline").unwrap())
+            .unwrap();
+        sleep(100).await;
+        assert_eq!(conn.status(), "reconnecting");
+        document
+            .dispatch_event(&web_sys::Event::new("visibilitychange").unwrap())
+            .unwrap();
+        wait_status(&conn, "connected", 2000.0).await;
+        assert_eq!(log.count("open"), 3);
+    } else {
+        console_log!("the page is not visible here: visibilitychange not checked");
+    }
+    drop(conn);
+}
+
+#[wasm_bindgen_test]
 async fn should_reconnect_decides_and_a_throwing_one_falls_back_to_the_default() {
     // Refuses 4000.
     let sc = scope("policy");
