@@ -16,7 +16,7 @@ const OUTAGE_MS = 5000;
 
 // Short values, so that every mechanism shows within seconds.
 const OPTIONS = {
-  reconnect: { initialDelayMs: 500, maxDelayMs: 4000, factor: 2, jitter: 0.5, minUptimeMs: 3000 },
+  reconnect: { initialDelayMs: 500, maxDelayMs: 2000, factor: 2, jitter: 0.5, minUptimeMs: 3000 },
   connectTimeoutMs: 3000,
   // A ping every 2 s; no answer within 2 s: the connection is dead (half-open) and is replaced.
   heartbeat: { intervalMs: 2000, timeoutMs: 2000, message: 'ping', pongMessage: 'pong' },
@@ -163,7 +163,7 @@ function StatusBadge({ snapshot }) {
   let detail = '';
   if (status === 'reconnecting' || (status === 'connecting' && attempt > 0)) {
     detail =
-      nextRetryAt != null && nextRetryAt > now
+      nextRetryAt != null && nextRetryAt - now >= 50
         ? `retry #${attempt} in ${((nextRetryAt - now) / 1000).toFixed(1)} s`
         : `retry #${attempt} under way`;
   } else if (status === 'closed' && snapshot.lastClose) {
