@@ -27,6 +27,7 @@ for (const required of ['index.js', 'index.d.ts', 'react.js', 'react.d.ts', 'res
   if (!shipped.includes(required)) throw new Error(`${pkgDir}/${required} is missing`);
 }
 if (existsSync(join(pkgDir, 'README.md'))) shipped.push('README.md');
+shipped.push(...readdirSync(pkgDir).filter((name) => /^LICENSE/.test(name)).sort());
 
 const manifest = {
   name: 'resilient-ws',

@@ -53,7 +53,7 @@ test('the tarball holds every file the exports map names, and nothing else', asy
   const targets = Object.values(manifest.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e)));
   for (const target of new Set(targets)) assert.ok(files.includes(target.replace(/^\.\//, '')), `${target} is packed`);
   for (const f of ['resilient_ws.js', 'resilient_ws.d.ts', 'resilient_ws_bg.wasm', 'README.md']) assert.ok(files.includes(f), `${f} is packed`);
-  assert.deepEqual(files.filter((f) => !/^(README\.md|package\.json|[a-z_]+\.(js|d\.ts|wasm)|snippets\/.*)$/.test(f)), [], 'no stray files');
+  assert.deepEqual(files.filter((f) => !/^(README\.md|LICENSE.*|package\.json|[a-z_]+\.(js|d\.ts|wasm)|snippets\/.*)$/.test(f)), [], 'no stray files');
 });
 
 test('npm install of the tarball into a fresh Vite + React app, vite build', async (t) => {
