@@ -35,7 +35,7 @@ fi
 log "tsc: js/src -> pkg/"
 tsc -p js/tsconfig.json
 
-if [ -f README.md ]; then cp README.md pkg/README.md; else cp js/README.md pkg/README.md; fi
+cp README.md pkg/README.md
 for f in LICENSE*; do if [ -f "$f" ]; then cp "$f" pkg/; fi; done
 rm -f pkg/.gitignore   # wasm-pack's "*": pkg/ is ignored by the repository's own .gitignore
 node js/pkg-manifest.mjs pkg

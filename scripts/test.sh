@@ -29,8 +29,7 @@ suite() { # name, command...
   local name=$1; shift
   local log="$OUT/$name.log" t0=$SECONDS rc
   echo "=== $name: $*"
-  "$@" > >(tee "$log") 2>&1; rc=$?
-  wait
+  "$@" 2>&1 | tee "$log"; rc=${PIPESTATUS[0]}
   count "$name" "$rc" "$log" "$((SECONDS - t0))"
   [ "$rc" = 0 ] || echo "=== $name FAILED (exit $rc), log: $log"
 }
@@ -61,6 +60,7 @@ suite browser-chrome     env RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headle
 suite browser-firefox    env RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --firefox
 suite pkg                env RUSTUP_TOOLCHAIN="$WASM_TC" bash js/build-pkg.sh
 suite js                 node --test --test-concurrency=1 js/test/
+suite demo               node --test --test-concurrency=1 demo/test/
 
 echo
 printf '%s\n' "${SUMMARY[@]}"
