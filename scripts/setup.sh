@@ -63,9 +63,12 @@ fi
 
 # ---- 3. cargo-installed tools, pinned ----------------------------------------------
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock)
-cargo_tool() { # binary, crate, version, version-probe
+cargo_tool() { # binary, crate, version
   local bin=$1 crate=$2 ver=$3
-  if command -v "$bin" >/dev/null 2>&1 && "$bin" --version 2>/dev/null | grep -q "$ver"; then
+  # Capture first: with pipefail, `grep -q` closing the pipe early would fail a chatty --version.
+  local have=""
+  command -v "$bin" >/dev/null 2>&1 && have=$("$bin" --version 2>/dev/null || true)
+  if grep -qF " $ver" <<<"$have"; then
     log "$crate $ver present"
   else
     log "cargo install $crate $ver"
