@@ -8,4 +8,4 @@ pub mod core;
 #[cfg(target_arch = "wasm32")]
 pub mod bindings;
 #[cfg(target_arch = "wasm32")]
-pub mod driver;
+pub(crate) mod driver;
