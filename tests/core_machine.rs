@@ -871,6 +871,68 @@ fn sends_while_not_connected_wait_and_flush_in_order() {
     assert_eq!(sim.sent_texts(), vec!["1", "2", "3", "4"]);
 }
 
+/// Fills the socket of a connected Sim past a high-water mark of 100 and queues one more
+/// message, so the outbox waits for readings.
+fn waiting_for_room() -> Sim {
+    let mut o = no_jitter();
+    o.outbox.high_water_mark = 100;
+    let mut sim = connected(o);
+    for _ in 0..4 {
+        assert_eq!(sim.send_text(&"x".repeat(30)), Ok(SendOutcome::Sent));
+    }
+    assert_eq!(sim.send_text("waits"), Ok(SendOutcome::Queued));
+    sim.clear();
+    sim
+}
+
+/// Advances to the next poll, answers it with `bytes`, and returns the time it took.
+fn poll_and_answer(sim: &mut Sim, bytes: u64) -> Millis {
+    let due = sim.m.poll_timeout().expect("a poll is due");
+    let waited = due - sim.now;
+    sim.advance_to(due);
+    assert_eq!(
+        sim.take_commands(),
+        vec![Command::ReadBufferedAmount { conn: 1 }]
+    );
+    sim.input(Input::BufferedAmount { conn: 1, bytes });
+    waited
+}
+
+#[test]
+fn buffer_poll_slows_down_while_the_peer_reads_nothing() {
+    let mut sim = waiting_for_room();
+    let waits: Vec<Millis> = (0..5).map(|_| poll_and_answer(&mut sim, 120)).collect();
+    assert_eq!(waits, vec![BUFFER_POLL_MS, 32, 64, 64, 64]);
+    assert_eq!(sim.m.queued_messages(), 1, "still no room");
+}
+
+#[test]
+fn buffer_poll_speeds_up_while_the_socket_drains_faster_than_it_is_fed() {
+    let mut sim = waiting_for_room();
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        // Room appears: the queued message goes, then a new burst refills the socket.
+        waits.push(poll_and_answer(&mut sim, 0));
+        assert!(sim.sent_texts().ends_with(&["waits".to_string()]));
+        for _ in 0..4 {
+            let _ = sim.send_text(&"y".repeat(30));
+        }
+        sim.input(Input::BufferedAmount {
+            conn: 1,
+            bytes: 120,
+        });
+        assert_eq!(sim.send_text("waits"), Ok(SendOutcome::Queued));
+        sim.clear();
+    }
+    assert_eq!(waits, vec![BUFFER_POLL_MS, 8, 4, BUFFER_POLL_MIN_MS]);
+    // A user send's own reading, mid-burst, does not slow the poll down.
+    sim.input(Input::BufferedAmount {
+        conn: 1,
+        bytes: 500,
+    });
+    assert_eq!(poll_and_answer(&mut sim, 50), BUFFER_POLL_MIN_MS);
+}
+
 #[test]
 fn pacing_holds_messages_behind_the_high_water_mark() {
     let mut o = no_jitter();

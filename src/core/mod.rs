@@ -9,7 +9,7 @@ pub mod outbox;
 pub mod rng;
 
 pub use backoff::Backoff;
-pub use machine::{Machine, BUFFER_POLL_MS};
+pub use machine::{Machine, BUFFER_POLL_MAX_MS, BUFFER_POLL_MIN_MS, BUFFER_POLL_MS};
 pub use options::{
     HeartbeatOptions, OptionError, Options, OutboxOptions, Overflow, ReconnectOptions,
 };
