@@ -17,6 +17,7 @@ import { dirname, extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import os from 'node:os';
+import { launchBrowser } from '../test-support/chromium.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH_DIR = join(ROOT, 'js/bench');
@@ -34,16 +35,6 @@ const CFG = {
 };
 const WATCHDOG_MS = 240_000;
 
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 const log = (...a) => console.error('[bench]', ...a);
 
@@ -260,11 +251,7 @@ async function main() {
   const origin = await startStaticServer();
   log(`ws-test-server pid ${srv.pid}: ${srv.ws} control ${srv.control}; page ${origin}`);
 
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
-  });
+  const browser = await launchBrowser();
   cleanups.push(() => browser.close());
   const page = await browser.newPage();
   const problems = [];

@@ -72,22 +72,7 @@ export async function waitFor(probe, { timeout = 5000, interval = 25, what = 'co
   }
 }
 
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-/** Headless Chromium from the system (never downloaded). One per test file. */
-export async function launchBrowser() {
-  const { chromium } = await import('playwright-core');
-  return chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium', args: CHROMIUM_ARGS });
-}
+export { CHROMIUM_ARGS, launchBrowser } from './chromium.mjs';
 
 /**
  * A page that records uncaught errors and console errors. `errors` must stay empty:
