@@ -444,7 +444,7 @@ async function main() {
       `Ratio > 1: the SDK is faster (1–3) or slower (4e).`,
     `SDK setup: reconnect off; outbox raised so a whole send loop fits (with the defaults, 1,000 messages / 1 MiB, overflow "error" would throw). ` +
       `In the echo loop ${fmtInt(info(echoR, 'sdk', (i) => i.sent))} of ${fmtInt(echo.n)} sends went straight to the socket and the rest waited in the outbox, ` +
-      `drained while bufferedAmount < highWaterMark, with a fresh reading every 16 ms. ` +
+      `drained while bufferedAmount < highWaterMark, with readings polled every 4–64 ms (adaptive). ` +
       `Cycles (4): every 5th one a server /drop (the SDK retries after its backoff, 5–20 ms here), the others close()+new WebSocket (raw) or reconnect() (SDK). ` +
       `JS heap: CDP Runtime.getHeapUsage usedSize after two HeapProfiler.collectGarbage. ` +
       `wasm memory after the binary tests: ${kib(wasmAfterBinary)} (linear memory never shrinks; queued binary messages live in it).`,
