@@ -56,34 +56,37 @@ test('the tarball holds every file the exports map names, and nothing else', asy
   assert.deepEqual(files.filter((f) => !/^(README\.md|LICENSE.*|package\.json|[a-z_]+\.(js|d\.ts|wasm)|snippets\/.*)$/.test(f)), [], 'no stray files');
 });
 
-test('npm install of the tarball into a fresh Vite + React app, vite build', async (t) => {
-  app = join(dir, 'app');
-  await cp(join(FIXTURES, 'vite-app'), app, { recursive: true });
-  const manifest = JSON.parse(await readFile(join(app, 'package.json'), 'utf8'));
-  manifest.dependencies = { react: await versionOf('react'), 'react-dom': await versionOf('react-dom') };
+/** Copies the fixture app to `name`, installs the tarball and `react` there, builds it with Vite. */
+async function installAndBuild(t, name, react) {
+  const target = join(dir, name);
+  await cp(join(FIXTURES, 'vite-app'), target, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(target, 'package.json'), 'utf8'));
+  manifest.dependencies = { react, 'react-dom': react };
   manifest.devDependencies = { vite: await versionOf('vite') };
-  await writeFile(join(app, 'package.json'), JSON.stringify(manifest, null, 2));
-  await npm(['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
-  const installed = JSON.parse(await readFile(join(app, 'node_modules/resilient-ws/package.json'), 'utf8'));
+  await writeFile(join(target, 'package.json'), JSON.stringify(manifest, null, 2));
+  await npm(['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], target);
+  const installed = JSON.parse(await readFile(join(target, 'node_modules/resilient-ws/package.json'), 'utf8'));
   assert.equal(installed.name, 'resilient-ws');
-  assert.match(JSON.parse(await readFile(join(app, 'package.json'), 'utf8')).dependencies['resilient-ws'], /^file:.*\.tgz$/);
+  assert.match(JSON.parse(await readFile(join(target, 'package.json'), 'utf8')).dependencies['resilient-ws'], /^file:.*\.tgz$/);
+  const reactInstalled = JSON.parse(await readFile(join(target, 'node_modules/react/package.json'), 'utf8')).version;
+  assert.equal(reactInstalled, react);
 
-  await run(process.execPath, [join(app, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: app, timeout: 120000 });
-  const assets = await readdir(join(app, 'dist/assets'));
+  await run(process.execPath, [join(target, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: target, timeout: 120000 });
+  const assets = await readdir(join(target, 'dist/assets'));
   const wasm = assets.filter((f) => f.endsWith('.wasm'));
   assert.equal(wasm.length, 1, `Vite emitted the .wasm as an asset with no plugin: ${assets.join(', ')}`);
-  t.diagnostic(`dist/assets: ${assets.join(', ')}`);
-});
+  t.diagnostic(`react ${react}, dist/assets: ${assets.join(', ')}`);
+  return target;
+}
 
-test('the built app connects in Chromium and exchanges a message with the test server', async () => {
-  assert.ok(app, 'the app was built');
-  site = await serveDir(join(app, 'dist'));
-  browser = await launchBrowser();
-  const scope = uniqueScope('install');
+/** Opens the built app at `siteUrl`, which sends one message once connected and shows the echo. */
+async function exchangeMessage(siteUrl, label) {
+  browser ??= await launchBrowser();
+  const scope = uniqueScope(label);
   const message = `hello from the fixture app ${scope}`;
   const { page, errors } = await openPage(
     browser,
-    `${site.url}/?url=${encodeURIComponent(wsUrl(scope))}&message=${encodeURIComponent(message)}`,
+    `${siteUrl}/?url=${encodeURIComponent(wsUrl(scope))}&message=${encodeURIComponent(message)}`,
   );
   await page.waitForFunction((m) => document.getElementById('last')?.textContent === m, message, { timeout: 10000 });
   assert.equal(await page.textContent('#status'), 'connected');
@@ -94,6 +97,26 @@ test('the built app connects in Chromium and exchanges a message with the test s
   await page.close();
   await waitFor(async () => (await stats(scope)).open === 0, { what: 'socket closed with the page' });
   assert.deepEqual(errors, []);
+}
+
+test('npm install of the tarball into a fresh Vite + React 19 app, vite build', async (t) => {
+  app = await installAndBuild(t, 'app', await versionOf('react'));
+});
+
+test('the built app connects in Chromium and exchanges a message with the test server', async () => {
+  assert.ok(app, 'the app was built');
+  site = await serveDir(join(app, 'dist'));
+  await exchangeMessage(site.url, 'install');
+});
+
+test('the same app on React 18 (the oldest supported peer) builds and exchanges a message', async (t) => {
+  const app18 = await installAndBuild(t, 'app-react18', '18.3.1');
+  const site18 = await serveDir(join(app18, 'dist'));
+  try {
+    await exchangeMessage(site18.url, 'install-react18');
+  } finally {
+    await site18.close();
+  }
 });
 
 test('the same app works on the Vite dev server, whose dependency pre-bundling moves the glue away from its .wasm', async () => {
