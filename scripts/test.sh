@@ -56,8 +56,10 @@ suite host-tests         cargo test -q --workspace
 export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 export GECKODRIVER=${GECKODRIVER:-$(command -v geckodriver)}
 export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-180}
-suite browser-chrome     env RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --chrome
-suite browser-firefox    env RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --firefox
+# Each browser run sees only its own driver: wasm-bindgen-test-runner picks Firefox whenever
+# GECKODRIVER is set, whatever --chrome says.
+suite browser-chrome     env -u GECKODRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --chrome
+suite browser-firefox    env -u CHROMEDRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --firefox
 suite pkg                env RUSTUP_TOOLCHAIN="$WASM_TC" bash js/build-pkg.sh
 suite js                 node --test --test-concurrency=1 js/test/
 suite demo               node --test --test-concurrency=1 demo/test/
