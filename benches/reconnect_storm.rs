@@ -56,15 +56,7 @@ fn drive(m: &mut Machine, now: Millis, out: &mut Outcome) -> bool {
                 replies.push(if up {
                     Input::Opened { conn }
                 } else {
-                    Input::Closed {
-                        conn,
-                        info: CloseInfo {
-                            code: 1006,
-                            reason: String::new(),
-                            was_clean: false,
-                        },
-                        reconnect: true,
-                    }
+                    abnormal_close(conn)
                 });
             }
         }
@@ -101,18 +93,7 @@ fn storm(jitter: f64) -> Outcome {
     let mut heap = BinaryHeap::new();
     for (i, m) in machines.iter_mut().enumerate() {
         let conn = m.current_conn().unwrap();
-        m.handle(
-            T0,
-            Input::Closed {
-                conn,
-                info: CloseInfo {
-                    code: 1006,
-                    reason: String::new(),
-                    was_clean: false,
-                },
-                reconnect: true,
-            },
-        );
+        m.handle(T0, abnormal_close(conn));
         assert!(!drive(m, T0, &mut out));
         heap.push(Reverse((m.poll_timeout().unwrap(), i)));
     }
@@ -185,4 +166,17 @@ fn main() {
         "(simulated in {:.2} s of wall time)",
         t.elapsed().as_secs_f64()
     );
+}
+
+/// What a refused attempt or a dropped connection looks like to the core: close 1006.
+fn abnormal_close(conn: ConnId) -> Input {
+    Input::Closed {
+        conn,
+        info: CloseInfo {
+            code: 1006,
+            reason: String::new(),
+            was_clean: false,
+        },
+        reconnect: true,
+    }
 }
