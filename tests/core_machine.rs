@@ -1134,3 +1134,18 @@ fn every_opened_socket_gets_one_closed_event() {
     assert_eq!(closes, sim.opens().len());
     assert_eq!(closes, 5);
 }
+
+#[test]
+fn closes_counts_every_recorded_close() {
+    let mut sim = Sim::new(no_jitter());
+    assert_eq!((sim.m.closes(), sim.m.last_close()), (0, None));
+    sim.open();
+    sim.server_close(1006);
+    assert_eq!(sim.m.closes(), 1);
+    sim.step();
+    sim.open();
+    // The same code and reason again: the count still tells that it changed.
+    sim.server_close(1006);
+    assert_eq!(sim.m.closes(), 2);
+    assert_eq!(sim.m.last_close().map(|c| c.code), Some(1006));
+}

@@ -161,6 +161,8 @@ pub struct Machine {
     online: bool,
     released: bool,
     last_close: Option<CloseInfo>,
+    /// How many closes have been recorded (changes whenever `last_close` is set).
+    closes: u64,
     commands: VecDeque<Command>,
     events: VecDeque<Event>,
 }
@@ -188,6 +190,7 @@ impl Machine {
             online: true,
             released: false,
             last_close: None,
+            closes: 0,
             commands: VecDeque::new(),
             events: VecDeque::new(),
             options,
@@ -396,6 +399,11 @@ impl Machine {
         self.last_close.as_ref()
     }
 
+    /// How many closes [`Machine::last_close`] has recorded: a cheap way to see that it changed.
+    pub fn closes(&self) -> u64 {
+        self.closes
+    }
+
     /// The estimated bufferedAmount of the open socket: the last reading plus the bytes
     /// handed to it since (0 without an open socket).
     pub fn estimated_buffered_amount(&self) -> u64 {
@@ -569,6 +577,7 @@ impl Machine {
 
     fn report_close(&mut self, info: CloseInfo) {
         self.last_close = Some(info.clone());
+        self.closes += 1;
         self.events.push_back(Event::Closed(info));
     }
 

@@ -7,9 +7,9 @@ use js_sys::{Function, Object, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::convert::{close_info_to_js, payload_to_js};
+use super::convert::{close_info_to_js, frozen_message, payload_to_js};
 use super::{Shared, State};
-use crate::core::{CloseInfo, Millis, Payload, Status};
+use crate::core::{Millis, Payload, Status};
 
 /// What the snapshot shows; a change means a new snapshot object and a notification.
 #[derive(Clone, PartialEq)]
@@ -21,7 +21,8 @@ pub(super) struct SnapshotKey {
     queued_messages: usize,
     queued_bytes: usize,
     buffered_amount: u64,
-    last_close: Option<CloseInfo>,
+    /// Counts closes rather than holding the last one: no string clone per message.
+    closes: u64,
 }
 
 pub(super) struct LastMessage {
@@ -36,14 +37,7 @@ pub(super) struct LastMessage {
 impl LastMessage {
     /// A message received now.
     fn new(payload: Payload) -> LastMessage {
-        let object = Object::new();
-        let _ = Reflect::set(&object, &"data".into(), &payload_to_js(&payload));
-        let _ = Reflect::set(
-            &object,
-            &"receivedAt".into(),
-            &JsValue::from_f64(js_sys::Date::now()),
-        );
-        let object: JsValue = Object::freeze(&object).into();
+        let object = frozen_message(&payload_to_js(&payload), js_sys::Date::now());
         let text = match payload {
             Payload::Text(t) => Some(t),
             Payload::Binary(_) => None,
@@ -68,7 +62,7 @@ impl State {
             queued_messages: m.queued_messages(),
             queued_bytes: m.queued_bytes(),
             buffered_amount: m.buffered_amount(),
-            last_close: m.last_close().cloned(),
+            closes: m.closes(),
         }
     }
 
