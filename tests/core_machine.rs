@@ -733,10 +733,7 @@ fn max_attempts_zero_never_retries() {
 #[test]
 fn min_uptime_resets_the_attempt_counter() {
     let mut sim = Sim::new(no_jitter());
-    for _ in 0..3 {
-        sim.server_close(1006);
-        sim.step();
-    }
+    sim.fail_attempts(3);
     assert_eq!(sim.m.attempt(), 3);
     sim.open();
     assert_eq!(sim.m.poll_timeout(), Some(sim.now + 5_000));
@@ -753,10 +750,7 @@ fn min_uptime_resets_the_attempt_counter() {
 #[test]
 fn a_short_connection_does_not_reset_the_backoff() {
     let mut sim = Sim::new(no_jitter());
-    for _ in 0..3 {
-        sim.server_close(1006);
-        sim.step();
-    }
+    sim.fail_attempts(3);
     sim.open();
     sim.advance(4_999);
     sim.server_close(1006);
@@ -785,10 +779,7 @@ fn min_uptime_zero_resets_on_open() {
     let mut o = no_jitter();
     o.reconnect.as_mut().unwrap().min_uptime_ms = 0;
     let mut sim = Sim::new(o);
-    sim.server_close(1006);
-    sim.step();
-    sim.server_close(1006);
-    sim.step();
+    sim.fail_attempts(2);
     assert_eq!(sim.m.attempt(), 2);
     sim.open();
     assert_eq!(sim.m.attempt(), 0);

@@ -254,6 +254,14 @@ impl Sim {
         });
     }
 
+    /// `n` attempts in a row end with close 1006, each retry started when due.
+    pub fn fail_attempts(&mut self, n: usize) {
+        for _ in 0..n {
+            self.server_close(1006);
+            self.step();
+        }
+    }
+
     pub fn message(&mut self, s: &str) {
         let conn = self.last_open();
         self.input(Input::Message {
