@@ -78,6 +78,7 @@ cargo_tool() { # binary, crate, version
 cargo_tool wasm-bindgen wasm-bindgen-cli "$WB_VERSION"
 cargo_tool wasm-pack wasm-pack 0.15.1
 cargo_tool geckodriver geckodriver 0.37.1
+cargo_tool twiggy twiggy 0.8.0   # make bench: what takes the room in the wasm
 
 # ---- 4. npm dependencies from the committed lock file -------------------------------
 if [ -f package-lock.json ]; then
