@@ -1,12 +1,14 @@
 // The browser half of js/bench/run.mjs: loaded by the bench page, it defines `window.B`, whose
-// functions run one measurement each (raw browser WebSocket or resilient-ws Connection) and
-// return plain numbers. run.mjs calls them through Playwright, alternating raw and SDK.
-import { init, Connection } from '/pkg/index.js';
-import initGlue, { __liveHandles } from '/pkg/resilient_ws.js';
-
-await init();
-// The glue's init returns the instance's exports once loaded (idempotent): the wasm memory.
-const wasmExports = await initGlue();
+// functions run one measurement each, on the raw browser WebSocket or on one of the resilient-ws
+// packages loaded into the page, and return plain numbers. run.mjs calls them through
+// Playwright, alternating the variants.
+//
+// The packages to load come from the page's query: `?before=/baseline/&after=/pkg/` (each a
+// mount of run.mjs's static server holding a built pkg/). Each is its own ES module graph with
+// its own wasm instance. Only the public API is used (`init`, `Connection`, `sendMessage`,
+// `getSnapshot`, `subscribe`, `reconnect`, `close`, `free`, `__liveHandles`); the wasm memory
+// comes from the wasm-bindgen glue's init (which returns the instance's exports once loaded)
+// when the package has that glue, and is reported as unknown otherwise.
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,6 +28,50 @@ function within(promise, ms, what) {
     timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---- the packages -----------------------------------------------------------------------------
+
+/** name -> { Connection, liveHandles(), wasmBytes() } */
+const SDK = {};
+
+async function loadPackage(name, base) {
+  const index = await import(`${base}index.js`);
+  if (typeof index.init !== 'function' || typeof index.Connection !== 'function') {
+    throw new Error(`${base}index.js does not export init and Connection`);
+  }
+  await index.init();
+  // __liveHandles: from the entry point if it exports it, else from the wasm-bindgen glue.
+  let glue = null;
+  try {
+    glue = await import(`${base}resilient_ws.js`);
+  } catch {
+    /* no glue module under that name */
+  }
+  const live = [index.__liveHandles, glue?.__liveHandles].find((f) => typeof f === 'function');
+  let memory = null;
+  if (typeof glue?.default === 'function') {
+    try {
+      const exports = await glue.default();
+      if (exports?.memory instanceof WebAssembly.Memory) memory = exports.memory;
+    } catch {
+      /* not wasm-bindgen's init */
+    }
+  }
+  SDK[name] = {
+    Connection: index.Connection,
+    liveHandles: () => (live ? live() : null),
+    wasmBytes: () => (memory ? memory.buffer.byteLength : null),
+  };
+}
+
+const query = new URLSearchParams(location.search);
+const loaded = [];
+for (const name of ['before', 'after']) {
+  const base = query.get(name);
+  if (!base) continue;
+  await loadPackage(name, base);
+  loaded.push(name);
 }
 
 // ---- raw WebSocket ----------------------------------------------------------------------------
@@ -59,18 +105,18 @@ function closeRaw(ws) {
 
 // ---- resilient-ws Connection ------------------------------------------------------------------
 
-/** A Connection whose onMessage calls `sink.fn`; resolves once it is open. */
-async function openSdk(url, sink, extra = {}) {
+/** A Connection of package `v` whose onMessage calls `sink.fn`; resolves once it is open. */
+async function openSdk(v, url, sink, extra = {}) {
   const opened = deferred();
-  const conn = new Connection(url, {
+  const conn = new SDK[v].Connection(url, {
     reconnect: false,
     ...extra,
     onOpen: () => opened.resolve(),
     onMessage: (m) => sink.fn(m),
-    onError: (e) => console.error('resilient-ws onError', e),
-    onDrop: (_data, reason) => console.error('resilient-ws onDrop', reason),
+    onError: (e) => console.error(`resilient-ws (${v}) onError`, e),
+    onDrop: (_data, reason) => console.error(`resilient-ws (${v}) onDrop`, reason),
   });
-  await within(opened.promise, 10000, 'Connection open');
+  await within(opened.promise, 10000, `Connection (${v}) open`);
   return conn;
 }
 
@@ -86,13 +132,19 @@ function bigOutbox(n, size, highWaterMark) {
   return { outbox };
 }
 
+/** Counts sendMessage's results by value ('sent', 'queued', ...). */
+function counter() {
+  const c = { sent: 0, queued: 0 };
+  return { c, add: (r) => (c[r] = (c[r] ?? 0) + 1) };
+}
+
 function textMessages(n, size) {
   const out = new Array(n);
   for (let i = 0; i < n; i++) out[i] = `m${i}:`.padEnd(size, 'x');
   return out;
 }
 
-// ---- 1. echo round trips ----------------------------------------------------------------------
+// ---- 1. echo, pipelined -----------------------------------------------------------------------
 
 async function echoRaw(url, n, size) {
   const msgs = textMessages(n, size);
@@ -113,25 +165,25 @@ async function echoRaw(url, n, size) {
   return { ms, sendMs, peakBuffered };
 }
 
-async function echoSdk(url, n, size) {
+async function echoSdk(v, url, n, size) {
   const msgs = textMessages(n, size);
   const sink = { fn: null };
-  const conn = await openSdk(url, sink, bigOutbox(n, size));
+  const conn = await openSdk(v, url, sink, bigOutbox(n, size));
   const done = deferred();
   let got = 0;
   sink.fn = (m) => {
     if (++got === n) done.resolve(m.data);
   };
-  const results = { sent: 0, queued: 0, dropped: 0 };
+  const results = counter();
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) results[conn.sendMessage(msgs[i])]++;
+  for (let i = 0; i < n; i++) results.add(conn.sendMessage(msgs[i]));
   const sendMs = performance.now() - t0;
   const peakQueued = conn.getSnapshot().queuedMessages;
-  const last = await within(done.promise, 60000, `SDK echo (${got}/${n})`);
+  const last = await within(done.promise, 60000, `SDK (${v}) echo (${got}/${n})`);
   const ms = performance.now() - t0;
-  if (last !== msgs[n - 1]) throw new Error(`SDK echo: last message ${JSON.stringify(last)}`);
+  if (last !== msgs[n - 1]) throw new Error(`SDK (${v}) echo: last message ${JSON.stringify(last)}`);
   freeSdk(conn);
-  return { ms, sendMs, peakQueued, ...results };
+  return { ms, sendMs, peakQueued, ...results.c };
 }
 
 // ---- 2. receive a server burst ----------------------------------------------------------------
@@ -159,9 +211,9 @@ async function recvRaw(url, control, scope, n) {
   return { ms };
 }
 
-async function recvSdk(url, control, scope, n) {
+async function recvSdk(v, url, control, scope, n) {
   const sink = { fn: null };
-  const conn = await openSdk(url, sink);
+  const conn = await openSdk(v, url, sink);
   const done = deferred();
   let got = 0;
   sink.fn = (m) => {
@@ -169,15 +221,77 @@ async function recvSdk(url, control, scope, n) {
   };
   const t0 = performance.now();
   const asked = burst(control, scope, n);
-  const last = await within(done.promise, 60000, `SDK receive (${got}/${n})`);
+  const last = await within(done.promise, 60000, `SDK (${v}) receive (${got}/${n})`);
   const ms = performance.now() - t0;
   await asked;
-  if (last !== String(n - 1)) throw new Error(`SDK receive: last message ${JSON.stringify(last)}`);
+  if (last !== String(n - 1)) throw new Error(`SDK (${v}) receive: last message ${JSON.stringify(last)}`);
   freeSdk(conn);
   return { ms };
 }
 
-// ---- 3. binary echo ---------------------------------------------------------------------------
+// ---- 3. round trips, one at a time ------------------------------------------------------------
+
+function percentiles(samples) {
+  const s = Float64Array.from(samples).sort();
+  const at = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+  let sum = 0;
+  for (const x of s) sum += x;
+  return { p50: at(0.5) * 1000, p99: at(0.99) * 1000, mean: (sum / s.length) * 1000 };
+}
+
+/**
+ * `n` round trips of one `size`-byte text message each: send, wait for its echo, send the
+ * next from the message handler. Each round trip timed with performance.now(); µs.
+ */
+async function rttRaw(url, n, size) {
+  const msgs = textMessages(n, size);
+  const ws = await openRaw(url);
+  const samples = new Float64Array(n);
+  const done = deferred();
+  let i = 0;
+  let t = 0;
+  ws.onmessage = (e) => {
+    samples[i] = performance.now() - t;
+    if (e.data !== msgs[i]) return done.reject(new Error(`raw rtt: got ${JSON.stringify(e.data)} for #${i}`));
+    if (++i === n) return done.resolve();
+    t = performance.now();
+    ws.send(msgs[i]);
+  };
+  const t0 = performance.now();
+  t = t0;
+  ws.send(msgs[0]);
+  await within(done.promise, 60000, `raw rtt (${i}/${n})`);
+  const ms = performance.now() - t0;
+  await closeRaw(ws);
+  return { ms, ...percentiles(samples) };
+}
+
+async function rttSdk(v, url, n, size) {
+  const msgs = textMessages(n, size);
+  const sink = { fn: null };
+  const conn = await openSdk(v, url, sink);
+  const samples = new Float64Array(n);
+  const done = deferred();
+  const results = counter();
+  let i = 0;
+  let t = 0;
+  sink.fn = (m) => {
+    samples[i] = performance.now() - t;
+    if (m.data !== msgs[i]) return done.reject(new Error(`SDK (${v}) rtt: got ${JSON.stringify(m.data)} for #${i}`));
+    if (++i === n) return done.resolve();
+    t = performance.now();
+    results.add(conn.sendMessage(msgs[i]));
+  };
+  const t0 = performance.now();
+  t = t0;
+  results.add(conn.sendMessage(msgs[0]));
+  await within(done.promise, 60000, `SDK (${v}) rtt (${i}/${n})`);
+  const ms = performance.now() - t0;
+  freeSdk(conn);
+  return { ms, ...percentiles(samples), ...results.c };
+}
+
+// ---- 4. binary echo, paced --------------------------------------------------------------------
 
 function binaryPayload(size) {
   const bytes = new Uint8Array(size);
@@ -206,10 +320,10 @@ async function binRaw(url, n, size) {
   return { ms, sendMs, peakBuffered };
 }
 
-async function binSdk(url, n, size, highWaterMark) {
+async function binSdk(v, url, n, size, highWaterMark) {
   const buf = binaryPayload(size);
   const sink = { fn: null };
-  const conn = await openSdk(url, sink, bigOutbox(n, size, highWaterMark));
+  const conn = await openSdk(v, url, sink, bigOutbox(n, size, highWaterMark));
   const done = deferred();
   let got = 0;
   let bytes = 0;
@@ -217,19 +331,19 @@ async function binSdk(url, n, size, highWaterMark) {
     bytes += m.data.byteLength;
     if (++got === n) done.resolve();
   };
-  const results = { sent: 0, queued: 0, dropped: 0 };
+  const results = counter();
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) results[conn.sendMessage(buf)]++;
+  for (let i = 0; i < n; i++) results.add(conn.sendMessage(buf));
   const sendMs = performance.now() - t0;
   const peakQueued = conn.getSnapshot().queuedMessages;
-  await within(done.promise, 90000, `SDK binary (${got}/${n})`);
+  await within(done.promise, 90000, `SDK (${v}) binary (${got}/${n})`);
   const ms = performance.now() - t0;
-  if (bytes !== n * size) throw new Error(`SDK binary: ${bytes} bytes back, expected ${n * size}`);
+  if (bytes !== n * size) throw new Error(`SDK (${v}) binary: ${bytes} bytes back, expected ${n * size}`);
   freeSdk(conn);
-  return { ms, sendMs, peakQueued, ...results };
+  return { ms, sendMs, peakQueued, ...results.c };
 }
 
-// ---- 4. connect/drop cycles -------------------------------------------------------------------
+// ---- 5. connect/drop cycles -------------------------------------------------------------------
 
 /** `k` raw cycles: open a socket, close it (every 5th, from the 3rd: the server drops it). */
 async function rawCycles(url, control, scope, k) {
@@ -248,72 +362,97 @@ async function rawCycles(url, control, scope, k) {
   return { ms: performance.now() - t0 };
 }
 
-const mem = { conn: null, opens: 0, waiters: [] };
+/** Per package: the one Connection the cycles run on. */
+const mem = {};
 
-async function memSetup(url) {
-  const liveBefore = __liveHandles();
+async function memSetup(v, url) {
+  const sdk = SDK[v];
+  const m = (mem[v] = { conn: null, opens: 0, waiters: [] });
+  const liveBefore = sdk.liveHandles();
   const opened = () => {
-    mem.opens++;
-    for (const w of mem.waiters.splice(0)) w();
+    m.opens++;
+    for (const w of m.waiters.splice(0)) w();
   };
-  const first = new Promise((r) => mem.waiters.push(r));
-  mem.conn = new Connection(url, {
+  const first = new Promise((r) => m.waiters.push(r));
+  m.conn = new sdk.Connection(url, {
     reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
     onOpen: opened,
     onMessage: () => {},
-    onError: (e) => console.error('resilient-ws onError', e),
+    onError: (e) => console.error(`resilient-ws (${v}) onError`, e),
   });
   // A subscriber, as the React hook would have.
-  mem.unsubscribe = mem.conn.subscribe(() => mem.conn.getSnapshot());
-  await within(first, 10000, 'memory Connection open');
+  m.unsubscribe = m.conn.subscribe(() => m.conn.getSnapshot());
+  await within(first, 10000, `memory Connection (${v}) open`);
   await sleep(20);
-  return { liveBefore, liveOpen: __liveHandles(), wasmBytes: wasmExports.memory.buffer.byteLength };
+  return { liveBefore, liveOpen: sdk.liveHandles(), wasmBytes: sdk.wasmBytes() };
 }
 
 /**
- * `k` SDK cycles on the one Connection: reconnect(), or (every 5th, from the 3rd) a server
- * /drop followed by the Connection's own retry. Resolves once the last new socket is open.
+ * `k` SDK cycles on package `v`'s one Connection: reconnect(), or (every 5th, from the 3rd) a
+ * server /drop followed by the Connection's own retry. Resolves once the last new socket is open.
  */
-async function sdkCycles(control, scope, k) {
+async function sdkCycles(v, control, scope, k) {
+  const m = mem[v];
   const t0 = performance.now();
   for (let i = 0; i < k; i++) {
-    const next = new Promise((r) => mem.waiters.push(r));
+    const next = new Promise((r) => m.waiters.push(r));
     if (i % 5 === 2) await fetch(`${control}/drop?scope=${encodeURIComponent(scope)}`);
-    else mem.conn.reconnect();
-    await within(next, 10000, `reconnect cycle ${i}`);
+    else m.conn.reconnect();
+    await within(next, 10000, `reconnect cycle ${i} (${v})`);
     await sleep(1);
   }
   const ms = performance.now() - t0;
   await sleep(20); // let a closing socket's handlers go before counting
   return {
     ms,
-    opens: mem.opens,
-    live: __liveHandles(),
-    wasmBytes: wasmExports.memory.buffer.byteLength,
-    status: mem.conn.status,
+    opens: m.opens,
+    live: SDK[v].liveHandles(),
+    wasmBytes: SDK[v].wasmBytes(),
+    status: m.conn.getSnapshot().status ?? m.conn.status,
   };
 }
 
-function memTeardown() {
-  mem.unsubscribe();
-  mem.conn.close();
-  mem.conn.free();
-  mem.conn = null;
-  return { liveAfterFree: __liveHandles(), wasmBytes: wasmExports.memory.buffer.byteLength };
+function memTeardown(v) {
+  const m = mem[v];
+  m.unsubscribe();
+  m.conn.close();
+  m.conn.free();
+  delete mem[v];
+  return { liveAfterFree: SDK[v].liveHandles(), wasmBytes: SDK[v].wasmBytes() };
 }
 
+// ---- dispatch: B.echo('raw', ...) or B.echo('after', ...) -------------------------------------
+
+const pick = (raw, sdk) => (v, ...args) => (v === 'raw' ? raw(...args) : sdk(v, ...args));
+
 window.B = {
-  echoRaw,
-  echoSdk,
-  recvRaw,
-  recvSdk,
-  binRaw,
-  binSdk,
+  echo: pick(echoRaw, echoSdk),
+  recv: pick(recvRaw, recvSdk),
+  rtt: pick(rttRaw, rttSdk),
+  bin: pick(binRaw, binSdk),
   rawCycles,
   memSetup,
   sdkCycles,
   memTeardown,
-  liveHandles: () => __liveHandles(),
-  wasmBytes: () => wasmExports.memory.buffer.byteLength,
+  liveHandles: (v) => SDK[v].liveHandles(),
+  wasmBytes: (v) => SDK[v].wasmBytes(),
+  info: () => ({
+    loaded,
+    crossOriginIsolated: self.crossOriginIsolated === true,
+    // The smallest step performance.now() takes here (Chromium: 5 µs when cross-origin
+    // isolated, 100 µs otherwise).
+    timerStepUs: (() => {
+      let step = Infinity;
+      let prev = performance.now();
+      for (let i = 0; i < 200000 && step > 0.001; i++) {
+        const t = performance.now();
+        if (t !== prev) {
+          step = Math.min(step, t - prev);
+          prev = t;
+        }
+      }
+      return step * 1000;
+    })(),
+  }),
 };
 window.benchReady = true;

@@ -1,40 +1,71 @@
-// Browser benchmarks: resilient-ws `Connection` vs the raw browser `WebSocket`, side by side in
-// one headless Chromium, against the repo's ws-test-server. Run from anywhere:
+// Browser benchmarks: the raw browser `WebSocket` vs resilient-ws's `Connection` from two
+// builds of the package, "before" (a baseline commit) and "after" (the current pkg/), side by
+// side in one headless Chromium against the repo's ws-test-server. scripts/bench.sh (`make
+// bench`, `make bench-quick`) builds the baseline and calls:
 //
-//   node js/bench/run.mjs            (scripts/bench.sh, i.e. `make bench`, calls it)
+//   node js/bench/run.mjs --after <pkg dir> [--before <pkg dir> --before-label <rev>] [--quick]
 //
-// Self-contained: builds and starts ws-test-server, serves pkg/ and js/bench/page.mjs over
-// node:http, drives Chromium (/usr/bin/chromium, or $CHROMIUM) through playwright-core, and
-// stops all of it on exit, also on error, a signal or the watchdog. Raw and SDK runs alternate
-// (the order rotates every round) and medians are reported: the machines are shared and noisy,
-// so the ratios are what matter. Env: BENCH_ROUNDS (default 5): the most rounds per section;
-// past 3, a section stops early rather than overrun its time budget (~2 min in all).
+// Self-contained: builds and starts ws-test-server, serves both packages and js/bench/page.mjs
+// over node:http (cross-origin isolated, so performance.now() steps by 5 µs, not 100 µs),
+// drives Chromium (/usr/bin/chromium, or $CHROMIUM) through playwright-core, and stops all of
+// it on exit, also on error, a signal or the watchdog. The variants alternate (the order
+// rotates every round, after a discarded warm-up round) and medians are reported: the
+// machines are shared and noisy, so the ratios within one run are what matter.
+// Env: BENCH_ROUNDS: the most rounds per section (default 9, --quick 5); past 3, a section
+// stops early rather than overrun its time budget.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, extname, join, normalize, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { gzipSync, constants as zlib } from 'node:zlib';
 import os from 'node:os';
+import * as esbuild from 'esbuild';
 import { launchBrowser } from '../test-support/chromium.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH_DIR = join(ROOT, 'js/bench');
-const PKG = join(ROOT, 'pkg');
 
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || 5);
+const { values: opts } = parseArgs({
+  options: {
+    after: { type: 'string', default: join(ROOT, 'pkg') },
+    before: { type: 'string' },
+    'before-label': { type: 'string', default: 'baseline' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const QUICK = opts.quick;
+/** The SDK variants: name -> package directory. */
+const PACKAGES = {};
+if (opts.before) PACKAGES.before = resolve(opts.before);
+PACKAGES.after = resolve(opts.after);
+
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS) || (QUICK ? 5 : 9));
 // After MIN_ROUNDS rounds, a section stops when one more would overrun its budget.
 const MIN_ROUNDS = Math.min(3, ROUNDS);
-const CFG = {
-  echo: { n: 20000, size: 32, rounds: ROUNDS, budgetMs: 25000 },
-  recv: { n: 50000, rounds: ROUNDS, budgetMs: 30000 },
-  bin: { n: 2000, size: 16 * 1024, rounds: ROUNDS, budgetMs: 25000 },
-  binHwm: 1 << 20, // an extra SDK run with a 1 MiB highWaterMark, to show what pacing costs
-  cycles: { first: 10, mid: 250, total: 500 },
-};
-const WATCHDOG_MS = 240_000;
-
+const CFG = QUICK
+  ? {
+      echo: { n: 5000, warm: 1000, size: 64, budgetMs: 15000 },
+      recv: { n: 10000, warm: 2000, budgetMs: 15000 },
+      rtt: { n: 1000, warm: 200, size: 64, budgetMs: 12000 },
+      bin: { n: 500, warm: 100, size: 16 * 1024, budgetMs: 20000 },
+      binHwm: 1 << 20,
+      cycles: null,
+    }
+  : {
+      echo: { n: 20000, warm: 2000, size: 64, budgetMs: 100000 },
+      recv: { n: 50000, warm: 5000, budgetMs: 120000 },
+      rtt: { n: 2000, warm: 300, size: 64, budgetMs: 60000 },
+      bin: { n: 2000, warm: 200, size: 16 * 1024, budgetMs: 120000 },
+      binHwm: 1 << 20, // an extra SDK run with a 1 MiB highWaterMark, to show what pacing costs
+      cycles: { first: 10, total: 1000 },
+    };
+const WATCHDOG_MS = QUICK ? 150_000 : 780_000;
+// The targets (the issue being worked on); "after" is measured against them.
+const TARGET = { echo: 0.95, recv: 0.95, rttP50: 1.05, rttP99: 1.1, bin: 0.9, sizeBytes: 25_000, mem: 1.05 };
 
 const log = (...a) => console.error('[bench]', ...a);
 
@@ -142,13 +173,26 @@ async function startTestServer() {
 }
 
 async function control(base, path) {
-  const res = await fetch(base + path);
+  // A connection-level failure (e.g. a reset keep-alive socket) is retried; the last one says why.
+  let res;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(base + path);
+      break;
+    } catch (e) {
+      const why = `${e.message}${e.cause ? ` (${e.cause.code ?? ''} ${e.cause.message ?? e.cause})` : ''}`;
+      const server = serverProcess && serverProcess.exitCode !== null ? `; ws-test-server exited (${serverProcess.exitCode})` : '';
+      if (attempt >= 3 || server) throw new Error(`control ${path}: ${why}${server}`);
+      log(`control ${path}: ${why}; retrying`);
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+    }
+  }
   const text = await res.text();
   if (!res.ok) throw new Error(`control ${path}: HTTP ${res.status} ${text}`);
   return JSON.parse(text);
 }
 
-// ---- static server: the page, pkg/ and js/bench/ ----------------------------------------------
+// ---- static server: the page, the packages and js/bench/ --------------------------------------
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -163,16 +207,17 @@ const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>resilient-ws bench</title></head>
 <body><script type="module" src="/bench/page.mjs"></script></body></html>`;
 
-async function startStaticServer() {
-  const mounts = [
-    ['/pkg/', PKG],
-    ['/bench/', BENCH_DIR],
-  ];
+// Cross-origin isolation: Chromium's performance.now() then steps by 5 µs instead of 100 µs,
+// which the round-trip row needs. Every resource is same-origin; the control server's fetches
+// are CORS requests, which require-corp allows; WebSockets are not subject to it.
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+async function startStaticServer(mounts) {
   const server = createServer(async (req, res) => {
     try {
       const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
       if (path === '/' || path === '/index.html') {
-        res.writeHead(200, { 'content-type': MIME['.html'], 'cache-control': 'no-store' });
+        res.writeHead(200, { 'content-type': MIME['.html'], 'cache-control': 'no-store', ...ISOLATION });
         return res.end(PAGE);
       }
       if (path === '/favicon.ico') {
@@ -189,6 +234,7 @@ async function startStaticServer() {
       res.writeHead(200, {
         'content-type': MIME[extname(file)] ?? 'application/octet-stream',
         'cache-control': 'no-store',
+        ...ISOLATION,
       });
       res.end(body);
     } catch {
@@ -210,6 +256,47 @@ async function startStaticServer() {
   return `http://127.0.0.1:${server.address().port}`;
 }
 
+// ---- package size: what a bundler ships -------------------------------------------------------
+
+/**
+ * The package's JS as an app would ship it: every .js file reachable from the two entry points
+ * (index.js, react.js) through relative static or dynamic imports and re-exports ('react' and
+ * other bare specifiers are the app's), each minified with esbuild's transform API and
+ * gzipped with `gzip -9`, plus resilient_ws_bg.wasm gzipped with `gzip -9`. The imports are read
+ * from the minified code (no comments left, one spelling), so a package whose modules do not
+ * link is still measured.
+ */
+async function packageSize(dir) {
+  // `gzip -9` itself (zlib's level 9 differs from it by about 1% on the wasm); zlib without gzip.
+  const gz = (buf) => {
+    const r = spawnSync('gzip', ['-9c'], { input: buf, maxBuffer: 64 << 20 });
+    return r.status === 0 ? r.stdout.length : gzipSync(buf, { level: zlib.Z_BEST_COMPRESSION }).length;
+  };
+  const files = [];
+  const seen = new Set();
+  const queue = ['index.js', 'react.js'].filter((f) => existsSync(join(dir, f)));
+  while (queue.length) {
+    const rel = queue.shift();
+    if (seen.has(rel)) continue;
+    seen.add(rel);
+    const abs = join(dir, rel);
+    if (!existsSync(abs)) throw new Error(`${dir}: ${rel} is imported but missing`);
+    const source = readFileSync(abs, 'utf8');
+    const { code } = await esbuild.transform(source, { minify: true, loader: 'js', format: 'esm', legalComments: 'none' });
+    files.push({ file: rel, raw: Buffer.byteLength(source), min: Buffer.byteLength(code), gz: gz(code) });
+    for (const m of code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*(["'`])(\.{1,2}\/[^"'`]+)\1/g)) {
+      const target = relative(dir, resolve(dirname(abs), m[2]));
+      if (!target.startsWith('..') && /\.m?js$/.test(target)) queue.push(target);
+    }
+  }
+  files.sort((x, y) => x.file.localeCompare(y.file));
+  const wasm = readFileSync(join(dir, 'resilient_ws_bg.wasm'));
+  files.push({ file: 'resilient_ws_bg.wasm', raw: wasm.length, min: wasm.length, gz: gz(wasm) });
+  const sum = (fs, k) => fs.reduce((acc, f) => acc + f[k], 0);
+  const js = files.filter((f) => f.file.endsWith('js'));
+  return { files, total: sum(files, 'gz'), jsGz: sum(js, 'gz'), jsMin: sum(js, 'min'), jsFiles: js.length, wasmGz: gz(wasm), wasmRaw: wasm.length };
+}
+
 // ---- statistics and formatting ----------------------------------------------------------------
 
 const median = (xs) => {
@@ -227,9 +314,8 @@ const fmtRate = (xs, unit, digits = 0) => {
   const sp = spread(xs);
   return `${s} ${unit}${xs.length > 1 ? ` (±${Math.round(sp * 100)}%)` : ''}`;
 };
-const fmtRatio = (sdk, raw) => `${(median(sdk) / median(raw)).toFixed(2)}×`;
-const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
-const signedKib = (bytes) => `${bytes >= 0 ? '+' : '−'}${(Math.abs(bytes) / 1024).toFixed(0)} KiB`;
+const kib = (bytes) => `${fmtInt(bytes / 1024)} KiB`;
+const times = (x, digits = 2) => `${x.toFixed(digits)}×`;
 
 // ---- the run ----------------------------------------------------------------------------------
 
@@ -242,25 +328,47 @@ async function main() {
   }, WATCHDOG_MS);
   watchdog.unref();
 
-  if (!existsSync(join(PKG, 'resilient_ws_bg.wasm'))) {
-    throw new Error('pkg/ is not built: run `make pkg` (bash js/build-pkg.sh) first');
+  for (const [name, dir] of Object.entries(PACKAGES)) {
+    if (!existsSync(join(dir, 'resilient_ws_bg.wasm')) || !existsSync(join(dir, 'index.js'))) {
+      if (name === 'after') throw new Error(`${dir} is not a built package: run \`make pkg\` (bash js/build-pkg.sh) first`);
+      log(`the "before" package ${dir} is not built: running without it`);
+      delete PACKAGES[name];
+    }
   }
+  const sdks = Object.keys(PACKAGES); // ['before', 'after'] or ['after']
+  const kinds = ['raw', ...sdks];
+  const label = { raw: 'raw', before: `before (${opts['before-label']})`, after: 'after' };
+
+  log('package sizes (esbuild minify, gzip -9)');
+  const size = {};
+  for (const v of sdks) size[v] = await packageSize(PACKAGES[v]);
 
   log('building and starting ws-test-server');
   const srv = await startTestServer();
-  const origin = await startStaticServer();
+  const mounts = [['/bench/', BENCH_DIR], ...sdks.map((v) => [`/${v}/`, PACKAGES[v]])];
+  const origin = await startStaticServer(mounts);
   log(`ws-test-server pid ${srv.pid}: ${srv.ws} control ${srv.control}; page ${origin}`);
 
   const browser = await launchBrowser();
   cleanups.push(() => browser.close());
   const page = await browser.newPage();
   const problems = [];
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  let pageThrew;
+  const threw = new Promise((_, rej) => (pageThrew = rej));
+  threw.catch(() => {});
+  page.on('pageerror', (e) => {
+    problems.push(`pageerror: ${e.message}`);
+    pageThrew(e);
+  });
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console.error: ${m.text()}`);
   });
-  await page.goto(origin + '/');
-  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 20000 });
+  const query = new URLSearchParams(sdks.map((v) => [v, `/${v}/`]));
+  await page.goto(`${origin}/?${query}`);
+  // A package that fails to load (e.g. one being rewritten) throws in the page: fail at once.
+  await Promise.race([page.waitForFunction(() => window.benchReady === true, null, { timeout: 30000 }), threw]).catch((e) => {
+    throw new Error(`the bench page did not load (${sdks.map((v) => `${v}: ${PACKAGES[v]}`).join(', ')}): ${problems.join('; ') || e.message}`);
+  });
   const cdp = await page.context().newCDPSession(page);
   const gc = async () => {
     await cdp.send('HeapProfiler.collectGarbage');
@@ -275,6 +383,8 @@ async function main() {
   let scopeSeq = 0;
   const newScope = (what) => `bench-${what}-${tag}-${scopeSeq++}`;
   const call = (fn, ...args) => page.evaluate(([fn, args]) => window.B[fn](...args), [fn, args]);
+  const pageInfo = await call('info');
+  if (pageInfo.loaded.join() !== sdks.join()) throw new Error(`the page loaded ${pageInfo.loaded}, expected ${sdks}`);
   const wsUrl = (scope) => `${srv.ws}/${scope}`;
   const section = (name) => {
     const t = Date.now();
@@ -282,19 +392,18 @@ async function main() {
   };
 
   /**
-   * One discarded warm-up round, then up to `rounds` rounds of every variant in `runs`
+   * One discarded warm-up round, then up to ROUNDS rounds of every variant in `runs`
    * ({ kind: (scope, warm) => { value, ... } }), the order rotating every round. After
-   * MIN_ROUNDS rounds, stops when one more round would overrun `budgetMs` (a loaded machine),
-   * so the whole run stays around two minutes.
+   * MIN_ROUNDS rounds, stops when one more round would overrun `budgetMs` (a loaded machine).
    */
-  async function sideBySide(name, rounds, budgetMs, runs) {
-    const kinds = Object.keys(runs);
-    const out = Object.fromEntries(kinds.map((k) => [k, { values: [], infos: [] }]));
+  async function sideBySide(name, budgetMs, runs) {
+    const ks = Object.keys(runs);
+    const out = Object.fromEntries(ks.map((k) => [k, { values: [], infos: [] }]));
     let t0 = Date.now();
-    for (let r = -1; r < rounds; r++) {
+    for (let r = -1; r < ROUNDS; r++) {
       if (r === 0) t0 = Date.now();
-      for (let i = 0; i < kinds.length; i++) {
-        const kind = kinds[(i + Math.max(r, 0)) % kinds.length];
+      for (let i = 0; i < ks.length; i++) {
+        const kind = ks[(i + Math.max(r, 0)) % ks.length];
         await gc();
         const scope = newScope(`${name}-${kind}`);
         const res = await runs[kind](scope, r < 0);
@@ -306,152 +415,280 @@ async function main() {
       const spent = Date.now() - t0;
       if (r >= 0 && r + 1 >= MIN_ROUNDS && spent + spent / (r + 1) > budgetMs) break;
     }
-    log(`${name}: ${kinds.map((k) => `${k} ${out[k].values.map((v) => v.toPrecision(3)).join(' ')}`).join(' | ')}`);
+    log(`${name}: ${ks.map((k) => `${k} ${out[k].values.map((v) => v.toPrecision(3)).join(' ')}`).join(' | ')}`);
     return out;
   }
+  const each = (f) => Object.fromEntries(kinds.map((k) => [k, f(k)]));
 
-  // 4 first, while the wasm memory has not yet been grown by the binary test's outbox.
-  const { first, mid, total } = CFG.cycles;
-  let done = section('memory');
-  log(`4. memory: heap after ${first} vs ${total} connect/drop cycles (every 5th a server /drop)`);
-  const rawScope = newScope('cycles-raw');
-  await call('rawCycles', wsUrl(rawScope), srv.control, rawScope, first);
-  const rawHeap1 = await heapUsed();
-  const rawA = await call('rawCycles', wsUrl(rawScope), srv.control, rawScope, mid - first);
-  const rawHeapMid = await heapUsed();
-  const rawB = await call('rawCycles', wsUrl(rawScope), srv.control, rawScope, total - mid);
-  const rawHeap2 = await heapUsed();
-  const rawC = { ms: rawA.ms + rawB.ms };
+  // 5 first, while the wasm memories have not yet been grown by the binary test's outbox.
+  let mem = null;
+  if (CFG.cycles) {
+    const { first, total } = CFG.cycles;
+    const done = section('memory');
+    log(`5. memory: JS heap and wasm memory after ${first} vs ${total} connect/drop cycles (every 5th a server /drop), ${kinds.join(', ')}`);
+    mem = {};
+    // Warm-up, discarded: a first run allocates for good what any later one reuses (the page's
+    // own cycle functions, fetch, the bindings' first calls); without it, that lands on whichever
+    // variant runs first. Each variant does WARM cycles on a Connection (socket) of its own first.
+    const WARM = 50;
+    for (const k of kinds) {
+      const scope = newScope(`cycles-warm-${k}`);
+      if (k === 'raw') {
+        await call('rawCycles', wsUrl(scope), srv.control, scope, WARM);
+      } else {
+        await call('memSetup', k, wsUrl(scope));
+        await call('sdkCycles', k, srv.control, scope, WARM - 1);
+        await call('memTeardown', k);
+      }
+      await control(srv.control, `/reset?scope=${encodeURIComponent(scope)}`);
+    }
+    {
+      const scope = newScope('cycles-raw');
+      await call('rawCycles', wsUrl(scope), srv.control, scope, first);
+      const heap1 = await heapUsed();
+      const c = await call('rawCycles', wsUrl(scope), srv.control, scope, total - first);
+      const heap2 = await heapUsed();
+      mem.raw = { heap1, heap2, ms: c.ms };
+    }
+    for (const v of sdks) {
+      const scope = newScope(`cycles-${v}`);
+      const liveIdle = await call('liveHandles', v);
+      const setup = await call('memSetup', v, wsUrl(scope));
+      const c1 = await call('sdkCycles', v, srv.control, scope, first - 1); // the first open counts as one
+      const heap1 = await heapUsed();
+      const c2 = await call('sdkCycles', v, srv.control, scope, total - first);
+      const heap2 = await heapUsed();
+      const teardown = await call('memTeardown', v);
+      const stats = await control(srv.control, `/stats?scope=${encodeURIComponent(scope)}`);
+      log(`cycles (${v}): ${fmtInt(c2.ms)} ms for ${total - first}; opens ${c2.opens}, server opened ${stats.opened}, status ${c2.status}`);
+      if (stats.opened !== total) throw new Error(`the server saw ${stats.opened} connections from "${v}", expected ${total}`);
+      mem[v] = { heap1, heap2, ms: c2.ms, liveIdle, setup, c1, c2, teardown };
+    }
+    done();
+  }
 
-  const sdkScope = newScope('cycles-sdk');
-  const liveIdle = await call('liveHandles');
-  const wasmIdle = await call('wasmBytes');
-  const setup = await call('memSetup', wsUrl(sdkScope));
-  const c1 = await call('sdkCycles', srv.control, sdkScope, first - 1); // the first open counts as one
-  const sdkHeap1 = await heapUsed();
-  const cMid = await call('sdkCycles', srv.control, sdkScope, mid - first);
-  const sdkHeapMid = await heapUsed();
-  const c2 = await call('sdkCycles', srv.control, sdkScope, total - mid);
-  c2.ms += cMid.ms;
-  const sdkHeap2 = await heapUsed();
-  const teardown = await call('memTeardown');
-  const sdkStats = await control(srv.control, `/stats?scope=${encodeURIComponent(sdkScope)}`);
-  log(
-    `cycles: raw ${fmtInt(rawC.ms)} ms, SDK ${fmtInt(c2.ms)} ms for ${total - first}; SDK opens ${c2.opens}, server opened ${sdkStats.opened}, status ${c2.status}`,
+  const { echo, recv, rtt, bin } = CFG;
+  let done = section('echo');
+  log(`1. echo: ${echo.n} × ${echo.size} B text, pipelined, up to ${ROUNDS} rounds`);
+  const echoR = await sideBySide(
+    'echo',
+    echo.budgetMs,
+    each((k) => async (scope, warm) => {
+      const n = warm ? echo.warm : echo.n;
+      const r = await call('echo', k, wsUrl(scope), n, echo.size);
+      return { ...r, value: n / (r.ms / 1000) };
+    }),
   );
-  if (sdkStats.opened !== total) throw new Error(`the server saw ${sdkStats.opened} SDK connections, expected ${total}`);
-  done();
-
-  const { echo, recv, bin } = CFG;
-  done = section('echo');
-  log(`1. echo: ${echo.n} × ${echo.size} B text, up to ${echo.rounds} rounds`);
-  const echoRun = (fn) => async (scope, warm) => {
-    const n = warm ? 2000 : echo.n;
-    const r = await call(fn, wsUrl(scope), n, echo.size);
-    return { ...r, value: n / (r.ms / 1000) };
-  };
-  const echoR = await sideBySide('echo', echo.rounds, echo.budgetMs, { raw: echoRun('echoRaw'), sdk: echoRun('echoSdk') });
   done();
 
   done = section('receive');
-  log(`2. receive: /burst?n=${recv.n}, up to ${recv.rounds} rounds`);
-  const recvRun = (fn) => async (scope, warm) => {
-    const n = warm ? 5000 : recv.n;
-    const r = await call(fn, wsUrl(scope), srv.control, scope, n);
-    return { ...r, value: n / (r.ms / 1000) };
-  };
-  const recvR = await sideBySide('receive', recv.rounds, recv.budgetMs, { raw: recvRun('recvRaw'), sdk: recvRun('recvSdk') });
+  log(`2. receive: /burst?n=${recv.n}, up to ${ROUNDS} rounds`);
+  const recvR = await sideBySide(
+    'receive',
+    recv.budgetMs,
+    each((k) => async (scope, warm) => {
+      const n = warm ? recv.warm : recv.n;
+      const r = await call('recv', k, wsUrl(scope), srv.control, scope, n);
+      return { ...r, value: n / (r.ms / 1000) };
+    }),
+  );
+  done();
+
+  done = section('rtt');
+  log(`3. round trips: ${rtt.n} × ${rtt.size} B text one at a time, up to ${ROUNDS} rounds`);
+  const rttR = await sideBySide(
+    'rtt',
+    rtt.budgetMs,
+    each((k) => async (scope, warm) => {
+      const r = await call('rtt', k, wsUrl(scope), warm ? rtt.warm : rtt.n, rtt.size);
+      return { ...r, value: r.p50 };
+    }),
+  );
   done();
 
   done = section('binary');
-  log(`3. binary echo: ${bin.n} × ${bin.size / 1024} KiB, up to ${bin.rounds} rounds (+ SDK with highWaterMark ${kib(CFG.binHwm)})`);
-  const binRun = (fn, ...extra) => async (scope, warm) => {
-    const n = warm ? 200 : bin.n;
-    const r = await call(fn, wsUrl(scope), n, bin.size, ...extra);
+  log(`4. binary echo: ${bin.n} × ${bin.size / 1024} KiB, up to ${ROUNDS} rounds (+ SDK with highWaterMark ${kib(CFG.binHwm)})`);
+  const binRuns = each((k) => async (scope, warm) => {
+    const n = warm ? bin.warm : bin.n;
+    const r = await call('bin', k, wsUrl(scope), n, bin.size);
     return { ...r, value: (n * bin.size) / 1e6 / (r.ms / 1000) };
-  };
-  const binR = await sideBySide('binary', bin.rounds, bin.budgetMs, {
-    raw: binRun('binRaw'),
-    sdk: binRun('binSdk'),
-    sdkHwm: binRun('binSdk', CFG.binHwm),
   });
-  const wasmAfterBinary = await call('wasmBytes');
+  for (const v of sdks) {
+    binRuns[`${v}Hwm`] = async (scope, warm) => {
+      const n = warm ? bin.warm : bin.n;
+      const r = await call('bin', v, wsUrl(scope), n, bin.size, CFG.binHwm);
+      return { ...r, value: (n * bin.size) / 1e6 / (r.ms / 1000) };
+    };
+  }
+  const binR = await sideBySide('binary', bin.budgetMs, binRuns);
+  const wasmAfterBinary = Object.fromEntries(await Promise.all(sdks.map(async (v) => [v, await call('wasmBytes', v)])));
   done();
 
   // ---- report ----
-  const v = (r, k) => r[k].values;
-  const info = (r, k, f) => median(r[k].infos.map(f));
+  const med = (r, k, f = (i) => i.value) => median(r[k].infos.map(f));
+  const nOf = (r) => r.raw.values.length;
   const rows = [];
   const row = (...cells) => rows.push(`| ${cells.join(' | ')} |`);
-  row('metric', 'raw WebSocket', 'resilient-ws', 'ratio (SDK/raw)');
-  row('---', '---:', '---:', '---:');
+  const cols = (f) => ['raw', 'before', 'after'].map((k) => (k === 'raw' || PACKAGES[k] ? f(k) : 'missing'));
+  const ratios = (f) => ['before', 'after'].map((k) => (PACKAGES[k] ? f(k) : '—'));
+  row('metric', 'raw', label.before, 'after', 'before/raw', 'after/raw');
+  row('---', '---:', '---:', '---:', '---:', '---:');
+  /** A row of medians: value cells and the ratios of medians to raw. */
+  const medRow = (name, r, fmt, f, digits = 2) =>
+    row(name, ...cols((k) => fmt(r[k].infos.map(f))), ...ratios((k) => times(med(r, k, f) / med(r, 'raw', f), digits)));
+  const val = (i) => i.value;
+
+  medRow(`1. echo ${fmtInt(echo.n)} × ${echo.size} B text, pipelined, msgs/s (n=${nOf(echoR)})`, echoR, (xs) => fmtRate(xs, '/s'), val);
+  medRow(`2. receive /burst ${fmtInt(recv.n)}, msgs/s (n=${nOf(recvR)})`, recvR, (xs) => fmtRate(xs, '/s'), val);
+  medRow(`3. round trip ${fmtInt(rtt.n)} × ${rtt.size} B one at a time, p50 µs (n=${nOf(rttR)})`, rttR, (xs) => fmtRate(xs, 'µs'), (i) => i.p50, 3);
+  medRow(`3b. same, p99 µs`, rttR, (xs) => fmtRate(xs, 'µs'), (i) => i.p99, 3);
+  medRow(`4. binary echo ${fmtInt(bin.n)} × 16 KiB, default highWaterMark, MB/s (n=${nOf(binR)})`, binR, (xs) => fmtRate(xs, 'MB/s', 1), val);
   row(
-    `1. echo ${fmtInt(echo.n)} × ${echo.size} B text, msgs/s (n=${v(echoR, 'raw').length})`,
-    fmtRate(v(echoR, 'raw'), '/s'),
-    fmtRate(v(echoR, 'sdk'), '/s'),
-    fmtRatio(v(echoR, 'sdk'), v(echoR, 'raw')),
+    `4b. same, outbox.highWaterMark ${kib(CFG.binHwm)}`,
+    ...cols((k) => fmtRate((k === 'raw' ? binR.raw : binR[`${k}Hwm`]).values, 'MB/s', 1)),
+    ...ratios((k) => times(median(binR[`${k}Hwm`].values) / median(binR.raw.values))),
   );
   row(
-    `2. receive /burst ${fmtInt(recv.n)}, msgs/s (n=${v(recvR, 'raw').length})`,
-    fmtRate(v(recvR, 'raw'), '/s'),
-    fmtRate(v(recvR, 'sdk'), '/s'),
-    fmtRatio(v(recvR, 'sdk'), v(recvR, 'raw')),
-  );
-  row(
-    `3. binary echo ${fmtInt(bin.n)} × 16 KiB, MB/s (n=${v(binR, 'raw').length}), SDK default highWaterMark 64 KiB`,
-    fmtRate(v(binR, 'raw'), 'MB/s', 1),
-    fmtRate(v(binR, 'sdk'), 'MB/s', 1),
-    fmtRatio(v(binR, 'sdk'), v(binR, 'raw')),
-  );
-  row(
-    `3b. same, SDK outbox.highWaterMark ${kib(CFG.binHwm)}`,
-    fmtRate(v(binR, 'raw'), 'MB/s', 1),
-    fmtRate(v(binR, 'sdkHwm'), 'MB/s', 1),
-    fmtRatio(v(binR, 'sdkHwm'), v(binR, 'raw')),
-  );
-  row(
-    '3c. state right after the binary send loop',
-    `bufferedAmount ${(info(binR, 'raw', (i) => i.peakBuffered) / 1e6).toFixed(1)} MB`,
-    `${fmtInt(info(binR, 'sdk', (i) => i.sent))} sent, ${fmtInt(info(binR, 'sdk', (i) => i.peakQueued))} queued in the outbox`,
+    '4c. right after the binary send loop',
+    ...cols((k) =>
+      k === 'raw'
+        ? `bufferedAmount ${(med(binR, 'raw', (i) => i.peakBuffered) / 1e6).toFixed(1)} MB`
+        : `${fmtInt(med(binR, k, (i) => i.sent))} sent, ${fmtInt(med(binR, k, (i) => i.peakQueued))} queued`,
+    ),
+    '—',
     '—',
   );
-  row(`4. JS heap growth, after ${first} → ${total} connect/drop cycles`, signedKib(rawHeap2 - rawHeap1), signedKib(sdkHeap2 - sdkHeap1), '—');
+  if (mem) {
+    const { first, total } = CFG.cycles;
+    row(
+      `5. JS heap after ${fmtInt(total)} / after ${first} cycles`,
+      ...cols((k) => `${times(mem[k].heap2 / mem[k].heap1, 3)} (${kib(mem[k].heap1)} → ${kib(mem[k].heap2)})`),
+      '—',
+      '—',
+    );
+    row(
+      `5b. wasm memory after ${fmtInt(total)} / after ${first} cycles`,
+      ...cols((k) => {
+        if (k === 'raw') return 'n/a';
+        const [a, b] = [mem[k].c1.wasmBytes, mem[k].c2.wasmBytes];
+        return a && b ? `${times(b / a, 3)} (${kib(a)} → ${kib(b)})` : 'unknown';
+      }),
+      '—',
+      '—',
+    );
+    row(
+      `5c. __liveHandles(): idle / open / ${first} / ${fmtInt(total)} cycles / freed`,
+      ...cols((k) => {
+        if (k === 'raw') return 'n/a';
+        const m = mem[k];
+        return `${m.liveIdle} / ${m.setup.liveOpen} / ${m.c1.live} / ${m.c2.live} / ${m.teardown.liveAfterFree}`;
+      }),
+      '—',
+      '—',
+    );
+    row(
+      `5d. time for ${fmtInt(total - first)} cycles, ms`,
+      ...cols((k) => fmtInt(mem[k].ms)),
+      ...ratios((k) => times(mem[k].ms / mem.raw.ms)),
+    );
+  }
   row(
-    `4b. JS heap used after ${first} / ${mid} / ${total} cycles`,
-    [rawHeap1, rawHeapMid, rawHeap2].map(kib).join(' / '),
-    [sdkHeap1, sdkHeapMid, sdkHeap2].map(kib).join(' / '),
+    '6. package size, gzip -9: JS (minified) + wasm',
+    ...cols((k) => (k === 'raw' ? '—' : `${fmtInt(size[k].total)} B`)),
+    '—',
     '—',
   );
   row(
-    `4c. wasm memory: idle / open / ${first} / ${mid} / ${total} cycles / freed`,
-    'n/a',
-    [wasmIdle, setup.wasmBytes, c1.wasmBytes, cMid.wasmBytes, c2.wasmBytes, teardown.wasmBytes].map(kib).join(' / '),
+    '6b. JS: files reachable from index.js and react.js, minified, gzip -9',
+    ...cols((k) => (k === 'raw' ? '—' : `${fmtInt(size[k].jsGz)} B (${size[k].jsFiles} files, ${fmtInt(size[k].jsMin)} B minified)`)),
+    '—',
     '—',
   );
   row(
-    `4d. __liveHandles(): idle / open / ${first} / ${mid} / ${total} cycles / freed`,
-    'n/a',
-    `${liveIdle} / ${setup.liveOpen} / ${c1.live} / ${cMid.live} / ${c2.live} / ${teardown.liveAfterFree}`,
+    '6c. resilient_ws_bg.wasm, gzip -9',
+    ...cols((k) => (k === 'raw' ? '—' : `${fmtInt(size[k].wasmGz)} B (${fmtInt(size[k].wasmRaw)} B raw)`)),
+    '—',
     '—',
   );
-  row(`4e. time for ${total - first} cycles, ms`, fmtInt(rawC.ms), fmtInt(c2.ms), `${(c2.ms / rawC.ms).toFixed(2)}×`);
+
+  // ---- targets: "after" against the issue's goals ----
+  const targets = [];
+  const ratio = (r, k, f = val) => med(r, k, f) / med(r, 'raw', f);
+  const was = (f) => (PACKAGES.before ? ` (before: ${f('before')})` : '');
+  const verdict = (ok) => (ok === null ? 'unknown' : ok ? 'met' : 'NOT met');
+  const atLeast = (what, r, goal, f = val) => {
+    const a = ratio(r, 'after', f);
+    targets.push(`- ${what} ≥ ${goal}× raw: after ${times(a)} — ${verdict(a >= goal)}${was((k) => times(ratio(r, k, f)))}`);
+  };
+  const atMost = (what, r, goal, f) => {
+    const a = ratio(r, 'after', f);
+    const pct = (x) => `${x >= 1 ? '+' : '−'}${Math.abs((x - 1) * 100).toFixed(1)}%`;
+    targets.push(
+      `- ${what} overhead ≤ ${Math.round((goal - 1) * 100)}%: after ${pct(a)} (${times(a, 3)}) — ${verdict(a <= goal)}${was((k) => pct(ratio(r, k, f)))}`,
+    );
+  };
+  atLeast(`echo of ${echo.size} B text`, echoR, TARGET.echo);
+  atLeast('receive burst', recvR, TARGET.recv);
+  atMost('round-trip latency p50', rttR, TARGET.rttP50, (i) => i.p50);
+  atMost('round-trip latency p99', rttR, TARGET.rttP99, (i) => i.p99);
+  atLeast('paced 16 KiB binary at the default highWaterMark', binR, TARGET.bin);
+  targets.push(
+    `- package size ≤ ${fmtInt(TARGET.sizeBytes)} B (25 KB) gzipped: after ${fmtInt(size.after.total)} B — ${verdict(size.after.total <= TARGET.sizeBytes)}` +
+      was((k) => `${fmtInt(size[k].total)} B`),
+  );
+  if (mem) {
+    const memOk = (k) => {
+      const m = mem[k];
+      const heap = m.heap2 / m.heap1;
+      const wasm = m.c1.wasmBytes && m.c2.wasmBytes ? m.c2.wasmBytes / m.c1.wasmBytes : null;
+      return { heap, wasm, ok: wasm === null ? null : heap <= TARGET.mem && wasm <= TARGET.mem };
+    };
+    const a = memOk('after');
+    const show = (m) => `JS heap ${times(m.heap, 3)}, wasm ${m.wasm === null ? 'unknown' : times(m.wasm, 3)}`;
+    targets.push(
+      `- JS heap and wasm memory after ${fmtInt(CFG.cycles.total)} reconnect cycles within 5% of after ${CFG.cycles.first}: after ${show(a)} — ${verdict(a.ok)}` +
+        was((k) => show(memOk(k))),
+    );
+  } else {
+    targets.push('- memory over reconnect cycles: not measured by bench-quick (run `make bench`)');
+  }
+
+  // ---- per-file sizes ----
+  const sizeRows = ['| file | before: raw / minified / gzip -9 | after: raw / minified / gzip -9 |', '|---|---:|---:|'];
+  const allFiles = [...new Set(sdks.flatMap((v) => size[v].files.map((f) => f.file)))].sort((a, b) => (a.endsWith('.wasm') - b.endsWith('.wasm')) || a.localeCompare(b));
+  const cell = (v, file) => {
+    if (!PACKAGES[v]) return 'missing';
+    const f = size[v].files.find((x) => x.file === file);
+    return f ? (file.endsWith('.wasm') ? `${fmtInt(f.raw)} / — / ${fmtInt(f.gz)}` : `${fmtInt(f.raw)} / ${fmtInt(f.min)} / ${fmtInt(f.gz)}`) : '—';
+  };
+  for (const file of allFiles) sizeRows.push(`| ${file} | ${cell('before', file)} | ${cell('after', file)} |`);
+  sizeRows.push(`| **total** | ${PACKAGES.before ? `**${fmtInt(size.before.total)}** B gzipped` : 'missing'} | **${fmtInt(size.after.total)}** B gzipped |`);
 
   const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
   const lines = [
     ...rows,
     '',
-    `Medians (n rounds, raw and SDK alternating, order rotating, after a discarded warm-up round); ±: half the range relative to the median. ` +
-      `Ratio > 1: the SDK is faster (1–3) or slower (4e).`,
-    `SDK setup: reconnect off; outbox raised so a whole send loop fits (with the defaults, 1,000 messages / 1 MiB, overflow "error" would throw). ` +
-      `In the echo loop ${fmtInt(info(echoR, 'sdk', (i) => i.sent))} of ${fmtInt(echo.n)} sends went straight to the socket and the rest waited in the outbox, ` +
-      `drained while bufferedAmount < highWaterMark, with readings polled every 4–64 ms (adaptive). ` +
-      `Cycles (4): every 5th one a server /drop (the SDK retries after its backoff, 5–20 ms here), the others close()+new WebSocket (raw) or reconnect() (SDK). ` +
-      `JS heap: CDP Runtime.getHeapUsage usedSize after two HeapProfiler.collectGarbage. ` +
-      `wasm memory after the binary tests: ${kib(wasmAfterBinary)} (linear memory never shrinks; queued binary messages live in it).`,
+    `Targets (after vs raw, this run):`,
+    ...targets,
+    '',
+    'Package size per file (bytes; JS minified with esbuild, then gzip -9; a file not reached from index.js or react.js is not counted):',
+    '',
+    ...sizeRows,
+    '',
+    `Medians of n rounds (raw, before and after alternating, the order rotating every round, after a discarded warm-up round); ±: half the range relative to the median. ` +
+      `Ratios are of the medians: > 1 is faster for throughput (1, 2, 4), slower for latency and time (3, 5d). ` +
+      (PACKAGES.before ? `before: the package built from ${opts['before-label']} (${PACKAGES.before}); ` : `before: MISSING (the baseline package could not be built); `) +
+      `after: ${PACKAGES.after}. Both are loaded into the one page, each its own ES module graph and wasm instance.`,
+    `SDK setup: reconnect off; in 1 and 4 the outbox is raised so a whole send loop fits (with the defaults, overflow "error" would throw). ` +
+      `Round trips (3): the next message is sent from the message handler once the previous one's echo arrived; performance.now() steps by ${pageInfo.timerStepUs.toFixed(0)} µs here (crossOriginIsolated ${pageInfo.crossOriginIsolated}). ` +
+      (mem
+        ? `Cycles (5): after 50 discarded warm-up cycles per variant, every 5th one a server /drop (the SDK retries after its backoff, 5–20 ms here), the others close()+new WebSocket (raw) or reconnect() (SDK); the variants run one after the other in one page, so the JS heap (CDP Runtime.getHeapUsage usedSize after two HeapProfiler.collectGarbage) is the whole page's. `
+        : '') +
+      `wasm memory after the binary tests: ${sdks.map((v) => `${v} ${wasmAfterBinary[v] ? kib(wasmAfterBinary[v]) : 'unknown'}`).join(', ')} (linear memory never shrinks).`,
     `Machine: ${os.availableParallelism?.() ?? os.cpus().length} CPUs (nproc), ${cpu}, load average ${os
       .loadavg()
       .map((l) => l.toFixed(2))
-      .join(' ')} (shared); ${new Date().toISOString()}; Chromium ${browser.version()}, Node ${process.version}; total ${((Date.now() - started) / 1000).toFixed(0)} s.`,
+      .join(' ')} (shared); ${new Date().toISOString()}; Chromium ${browser.version()}, Node ${process.version}; ${QUICK ? 'bench-quick; ' : ''}browser bench ${((Date.now() - started) / 1000).toFixed(0)} s.`,
   ];
   if (problems.length) lines.push(`Page errors (${problems.length}): ${problems.slice(0, 5).join('; ')}`);
   console.log(lines.join('\n'));
