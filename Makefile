@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup test pkg bench demo fmt lint clean
+.PHONY: setup test pkg bench bench-quick demo fmt lint clean
 
 setup:          ## install every tool and dependency (idempotent)
 	bash scripts/setup.sh
@@ -13,8 +13,11 @@ test:           ## format check, clippy (host + wasm32), host tests, browser tes
 pkg:            ## build the npm package into pkg/
 	bash js/build-pkg.sh
 
-bench:          ## benchmarks: reconnect storm (jitter), outbox throughput, wasm size
+bench:          ## benchmarks: host (reconnect storm, outbox); browser: raw WebSocket vs SDK before (BENCH_BASELINE) vs after (pkg/): throughput, round trips, memory, size
 	bash scripts/bench.sh
+
+bench-quick:    ## the browser bench only, fewer rounds and messages: throughput, round trips, size (< 2 min)
+	bash scripts/bench.sh --quick
 
 demo:           ## the chat demo: React page + WebSocket server, with restart/offline controls
 	bash demo/run.sh

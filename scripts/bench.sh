@@ -1,22 +1,133 @@
 #!/usr/bin/env bash
 # make bench: benchmarks that report ratios measured side by side in one run (the machines are
 # shared and noisy: compare within a run, not across runs).
+#   scripts/bench.sh           host benches (reconnect storm, outbox), then the browser bench:
+#                              raw WebSocket vs the SDK before (BENCH_BASELINE) vs after (pkg/),
+#                              package size, memory over 1,000 reconnect cycles, twiggy top.
+#   scripts/bench.sh --quick   (make bench-quick) the browser bench only, fewer rounds and
+#                              messages: throughput, round-trip latency and size rows.
+# Env: BENCH_BASELINE=<rev> (default d458d37, the last commit before the current rewrite): the
+# "before" package, built once from that commit into target/bench-baseline/pkg and cached
+# (target/bench-baseline/stamp holds the commit). BENCH_AFTER_PKG=<dir>: the "after" package
+# (default pkg/, built by js/build-pkg.sh if missing). BENCH_ROUNDS: rounds per section.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
-echo "== reconnect storm: 10,000 simulated clients, server away for 5 s (core, host)"
-cargo bench -q --bench reconnect_storm
-echo
-echo "== outbox throughput (core, host)"
-cargo bench -q --bench outbox
-echo
-if [ -f js/bench/run.mjs ]; then
-  echo "== browser throughput: resilient-ws Connection vs the raw browser WebSocket (headless Chromium)"
-  [ -f pkg/package.json ] || bash js/build-pkg.sh >/dev/null
-  node js/bench/run.mjs
+ROOT=$PWD
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
+START=$(date +%s)
+QUICK=0
+case "${1:-}" in
+  --quick) QUICK=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+esac
+failed=()
+
+# ---- the "before" package: built once per baseline commit, cached under target/ -------------
+BASE_REV=${BENCH_BASELINE:-d458d37}
+BASE_DIR=$ROOT/target/bench-baseline
+# Prints the baseline pkg/ directory, or nothing (and says why on stderr) if it cannot be built.
+baseline_pkg() {
+  local commit
+  if ! commit=$(git rev-parse --verify --quiet "$BASE_REV^{commit}"); then
+    log "baseline: '$BASE_REV' is not a commit here"; return 0
+  fi
+  if [ -f "$BASE_DIR/pkg/resilient_ws_bg.wasm" ] && [ "$(cat "$BASE_DIR/stamp" 2>/dev/null)" = "$commit" ]; then
+    log "baseline: pkg/ of ${commit:0:7} cached in target/bench-baseline/pkg"
+    echo "$BASE_DIR/pkg"; return 0
+  fi
+  local t0=$SECONDS tc
+  log "baseline: building pkg/ from ${commit:0:7} ($BASE_REV) in target/bench-baseline (log: target/bench-baseline/build.log)"
+  rm -rf "$BASE_DIR/src" "$BASE_DIR/pkg" "$BASE_DIR/stamp"
+  mkdir -p "$BASE_DIR/src"
+  git archive "$commit" | tar -x -C "$BASE_DIR/src"
+  # Its own target dir: the main build's artifacts stay as they are. Node tools (tsc,
+  # wasm-opt) come from the main tree's node_modules (PATH above; module resolution walks up).
+  if ! tc=$(scripts/toolchain.sh) \
+     || ! (cd "$BASE_DIR/src" && RUSTUP_TOOLCHAIN=$tc CARGO_TARGET_DIR=$BASE_DIR/cargo-target \
+             bash js/build-pkg.sh) >"$BASE_DIR/build.log" 2>&1; then
+    tail -n 15 "$BASE_DIR/build.log" | sed 's/^/  | /' >&2
+    log "baseline: the build of ${commit:0:7} failed: the bench runs without it"
+    return 0
+  fi
+  mv "$BASE_DIR/src/pkg" "$BASE_DIR/pkg"
+  echo "$commit" > "$BASE_DIR/stamp"
+  log "baseline: built in $(( SECONDS - t0 )) s"
+  echo "$BASE_DIR/pkg"
+}
+
+# ---- host benches ---------------------------------------------------------------------------
+if [ $QUICK = 0 ]; then
+  echo "== reconnect storm: 10,000 simulated clients, server away for 5 s (core, host)"
+  cargo bench -q --bench reconnect_storm || failed+=("cargo bench reconnect_storm")
+  echo
+  echo "== outbox throughput (core, host)"
+  cargo bench -q --bench outbox || failed+=("cargo bench outbox")
   echo
 fi
-if [ -f pkg/resilient_ws_bg.wasm ]; then
-  raw=$(stat -c %s pkg/resilient_ws_bg.wasm); gz=$(gzip -9c pkg/resilient_ws_bg.wasm | wc -c)
-  echo "== package size: resilient_ws_bg.wasm $raw bytes, $gz bytes gzipped"
+
+# ---- browser bench: raw vs before vs after --------------------------------------------------
+AFTER=${BENCH_AFTER_PKG:-$ROOT/pkg}
+AFTER=$(cd "$AFTER" 2>/dev/null && pwd || echo "$AFTER")
+if [ ! -f "$AFTER/resilient_ws_bg.wasm" ] && [ -z "${BENCH_AFTER_PKG:-}" ]; then
+  log "pkg/ is not built: bash js/build-pkg.sh"
+  bash js/build-pkg.sh >&2 || log "js/build-pkg.sh failed"
+fi
+BEFORE=$(baseline_pkg) || BEFORE=""
+args=(--after "$AFTER")
+[ -n "$BEFORE" ] && args+=(--before "$BEFORE" --before-label "$(git rev-parse --short "$BASE_REV")")
+[ $QUICK = 1 ] && args+=(--quick)
+echo "== browser: raw WebSocket vs resilient-ws before ($BASE_REV) and after ($AFTER), headless Chromium"
+node js/bench/run.mjs "${args[@]}" || failed+=("node js/bench/run.mjs")
+echo
+
+# ---- what takes the room in the wasm ---------------------------------------------------------
+# The shipped wasm has no names (wasm-opt drops the name section), so twiggy lists code[N] and
+# data[N]. The full bench also shows a twin with names: the cargo output the package came from,
+# through wasm-bindgen and wasm-opt -Os -g (names kept; the same sizes to within a few bytes),
+# but only when that cargo output is at hand and, without -g, reproduces the shipped file byte
+# for byte.
+named_twin() { # <cargo output .wasm> <pkg dir> <scratch dir>: prints the named twin, or nothing
+  local src=$1 pkg=$2 out=$3
+  [ -f "$src" ] && command -v wasm-bindgen >/dev/null && command -v wasm-opt >/dev/null || return 0
+  rm -rf "$out"; mkdir -p "$out"
+  wasm-bindgen "$src" --out-dir "$out" --target web --out-name resilient_ws >/dev/null 2>&1 || return 0
+  wasm-opt -Os "$out/resilient_ws_bg.wasm" -o "$out/plain.wasm" >/dev/null 2>&1 || return 0
+  cmp -s "$out/plain.wasm" "$pkg/resilient_ws_bg.wasm" || return 0
+  wasm-opt -Os -g "$out/resilient_ws_bg.wasm" -o "$out/named.wasm" >/dev/null 2>&1 || return 0
+  echo "$out/named.wasm"
+}
+if command -v twiggy >/dev/null; then
+  for side in before after; do
+    dir=$BEFORE; cargo_out=$BASE_DIR/cargo-target/wasm32-unknown-unknown/release/resilient_ws.wasm
+    if [ $side = after ]; then
+      dir=$AFTER; cargo_out=${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/release/resilient_ws.wasm
+    fi
+    if [ -z "$dir" ] || [ ! -f "$dir/resilient_ws_bg.wasm" ]; then
+      echo "== twiggy: no $side package"; echo; continue
+    fi
+    echo "== twiggy top -n 15: $side ($dir/resilient_ws_bg.wasm, as shipped)"
+    twiggy top -n 15 "$dir/resilient_ws_bg.wasm" || failed+=("twiggy ($side)")
+    echo
+    if [ $QUICK = 0 ]; then
+      named=$(named_twin "$cargo_out" "$dir" "$ROOT/target/bench-twiggy/$side")
+      if [ -n "$named" ]; then
+        echo "== twiggy top -n 15: $side, with names (its twin built with wasm-opt -Os -g; the \"function names\" row is not in the shipped file)"
+        twiggy top -n 15 "$named" || failed+=("twiggy ($side, names)")
+      else
+        echo "(no names for $side: $cargo_out is missing or is not the build of this package)"
+      fi
+      echo
+    fi
+  done
+else
+  echo "twiggy not installed: run 'make setup'"
+  failed+=("twiggy missing")
+fi
+
+echo "bench: $(( $(date +%s) - START )) s in all"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "failed: ${failed[*]}" >&2
+  exit 1
 fi
