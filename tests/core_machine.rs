@@ -892,36 +892,38 @@ fn poll_and_answer(sim: &mut Sim, bytes: u64) -> Millis {
 #[test]
 fn buffer_poll_slows_down_while_the_peer_reads_nothing() {
     let mut sim = waiting_for_room();
-    let waits: Vec<Millis> = (0..5).map(|_| poll_and_answer(&mut sim, 120)).collect();
-    assert_eq!(waits, vec![BUFFER_POLL_MS, 32, 64, 64, 64]);
+    let waits: Vec<Millis> = (0..9).map(|_| poll_and_answer(&mut sim, 120)).collect();
+    assert_eq!(
+        waits,
+        vec![BUFFER_POLL_MS, 1, 2, 4, 8, 16, 32, 64, BUFFER_POLL_MAX_MS]
+    );
     assert_eq!(sim.m.queued_messages(), 1, "still no room");
 }
 
 #[test]
-fn buffer_poll_speeds_up_while_the_socket_drains_faster_than_it_is_fed() {
+fn buffer_poll_asks_again_at_once_while_the_socket_drains() {
     let mut sim = waiting_for_room();
-    let mut waits = Vec::new();
-    for _ in 0..4 {
-        // Room appears: the queued message goes, then a new burst refills the socket.
-        waits.push(poll_and_answer(&mut sim, 0));
-        assert!(sim.sent_texts().ends_with(&["waits".to_string()]));
-        for _ in 0..4 {
-            let _ = sim.send_text(&"y".repeat(30));
-        }
-        sim.input(Input::BufferedAmount {
-            conn: 1,
-            bytes: 120,
-        });
-        assert_eq!(sim.send_text("waits"), Ok(SendOutcome::Queued));
-        sim.clear();
-    }
-    assert_eq!(waits, vec![BUFFER_POLL_MS, 8, 4, BUFFER_POLL_MIN_MS]);
-    // A user send's own reading, mid-burst, does not slow the poll down.
+    // No progress: the poll slows down.
+    let waits: Vec<Millis> = (0..4).map(|_| poll_and_answer(&mut sim, 120)).collect();
+    assert_eq!(waits, vec![0, 1, 2, 4]);
+    // Progress, but still no room: the next reading is asked for at once (the next task).
+    assert_eq!(poll_and_answer(&mut sim, 100), 8);
+    assert_eq!(sim.m.poll_timeout(), Some(sim.now), "due at once");
+    assert_eq!(sim.m.queued_messages(), 1);
+    // A user send's own reading, mid-burst, does not change the interval.
     sim.input(Input::BufferedAmount {
         conn: 1,
         bytes: 500,
     });
-    assert_eq!(poll_and_answer(&mut sim, 50), BUFFER_POLL_MIN_MS);
+    assert_eq!(poll_and_answer(&mut sim, 110), 0);
+    // A reading that asked and got no answer is asked again 1 ms later, not in a loop.
+    let due = sim.m.poll_timeout().unwrap();
+    sim.advance_to(due);
+    assert_eq!(
+        sim.take_commands(),
+        vec![Command::ReadBufferedAmount { conn: 1 }]
+    );
+    assert_eq!(sim.m.poll_timeout(), Some(due + 1));
 }
 
 #[test]
@@ -944,8 +946,8 @@ fn pacing_holds_messages_behind_the_high_water_mark() {
         sim.take_commands(),
         vec![Command::ReadBufferedAmount { conn: 1 }]
     );
-    // No reading arrives: it asks again.
-    sim.advance(BUFFER_POLL_MS);
+    // No reading arrives: it asks again, 1 ms later.
+    sim.advance(1);
     assert_eq!(
         sim.take_commands(),
         vec![Command::ReadBufferedAmount { conn: 1 }]

@@ -33,12 +33,12 @@
 //! outbox drains while the estimate is below highWaterMark, so the socket never holds more
 //! than highWaterMark + one message beyond the last reading (heartbeat pings are not paced:
 //! they are tiny and must go out on time). While messages wait, a `ReadBufferedAmount` is
-//! requested until they are gone, first [`BUFFER_POLL_MS`] apart. The interval adapts to the
-//! link, from the readings it asked for: a reading of 0 means the socket sat idle, so the
-//! next poll comes twice as soon (down to [`BUFFER_POLL_MIN_MS`], the browsers' clamp for
-//! nested timers); a reading that shows no progress means the peer is not reading, so it
-//! comes twice as late (up to [`BUFFER_POLL_MAX_MS`]). Paced throughput is therefore about
-//! highWaterMark / interval: 64 KiB / 4 ms ≈ 16 MB/s at the defaults.
+//! requested until they are gone. The poll interval follows the readings it asked for: a
+//! reading that shows progress (the buffer drained since the last one) means the socket is
+//! draining, so the next reading is asked for at once (a deadline of `now`: the driver
+//! re-checks on the next task, without the browsers' 4 ms clamp on nested timers); a reading
+//! that shows no progress means the peer is not reading, so the interval doubles, from 1 ms up
+//! to [`BUFFER_POLL_MAX_MS`]. Paced throughput therefore follows the socket's own drain rate.
 //!
 //! # Heartbeat
 //! Pings go out every `intervalMs` from the open (straight to the socket, not through the
@@ -47,19 +47,19 @@
 //! "heartbeat timeout") and handled like a lost connection.
 //!
 //! # Timers
-//! [`Machine::poll_timeout`] is the earliest of: the retry timer, the connect timeout, the
-//! minUptime reset, the next ping, the pong deadline and the bufferedAmount poll.
-//! [`Machine::handle_timeout`] handles every due one in time order; new deadlines are counted
-//! from the `now` it is given (a late driver delays them, it does not bunch them up).
+//! [`Machine::poll_timeout`] is the earliest of the [`TimerTable`](super::timers)'s deadlines:
+//! the retry timer, the connect timeout, the minUptime reset, the next ping, the pong deadline
+//! and the bufferedAmount poll. [`Machine::handle_timeout`] handles every due one in time
+//! order, each stopped before it is dispatched; new deadlines are counted from the `now` it is
+//! given (a late driver delays them, it does not bunch them up).
 use std::collections::VecDeque;
 
+use super::timers::{Timer, TimerTable};
 use super::*;
 
-/// How often a fresh bufferedAmount reading is requested while messages wait for room.
-/// About one animation frame.
-pub const BUFFER_POLL_MS: Millis = 16;
-/// The shortest poll interval: browsers clamp nested timers to 4 ms anyway.
-pub const BUFFER_POLL_MIN_MS: Millis = 4;
+/// The bufferedAmount poll interval when messages first wait for room: at once (the next
+/// task), since the socket is usually draining.
+pub const BUFFER_POLL_MS: Millis = 0;
 /// The longest poll interval, reached while the peer reads nothing.
 pub const BUFFER_POLL_MAX_MS: Millis = 64;
 
@@ -82,64 +82,21 @@ impl Socket {
     }
 }
 
-/// The deadlines the machine keeps; `poll_timeout` is the earliest.
-#[derive(Clone, Copy, Debug, Default)]
-struct Timers {
-    /// When the next retry starts (Reconnecting, waiting).
-    retry: Option<Millis>,
-    /// When the connecting socket is abandoned.
-    connect: Option<Millis>,
-    /// When the open connection has proven itself and the attempt counter resets.
-    uptime: Option<Millis>,
-    /// When the next heartbeat ping goes out.
-    ping: Option<Millis>,
-    /// When an unanswered ping means the connection is dead.
-    pong: Option<Millis>,
-    /// When to ask for a fresh bufferedAmount reading.
-    buffer_poll: Option<Millis>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Timer {
-    Uptime,
-    Pong,
-    Ping,
-    BufferPoll,
-    Connect,
-    Retry,
-}
-
-impl Timers {
-    /// The earliest deadline; on a tie the first in this order wins: a connection that stayed
-    /// up minUptime counts as having stayed up even if its pong is late at the same instant.
-    fn earliest(&self) -> Option<(Millis, Timer)> {
-        [
-            (self.uptime, Timer::Uptime),
-            (self.pong, Timer::Pong),
-            (self.ping, Timer::Ping),
-            (self.buffer_poll, Timer::BufferPoll),
-            (self.connect, Timer::Connect),
-            (self.retry, Timer::Retry),
-        ]
-        .into_iter()
-        .filter_map(|(at, t)| at.map(|at| (at, t)))
-        .min_by_key(|&(at, _)| at)
-    }
-
-    /// Clears everything that belongs to a socket (all but the retry timer).
-    fn clear_socket(&mut self) {
-        *self = Timers {
-            retry: self.retry,
-            ..Timers::default()
-        };
-    }
+/// The heartbeat's two messages, made once.
+#[derive(Clone, Debug)]
+struct Heartbeat<M> {
+    ping: M,
+    pong: M,
+    interval_ms: Millis,
+    timeout_ms: Millis,
 }
 
 #[derive(Clone, Debug)]
-pub struct Machine {
+pub struct Machine<M = Payload> {
     options: Options,
     /// None: reconnect disabled.
     backoff: Option<Backoff>,
+    heartbeat: Option<Heartbeat<M>>,
     rng: Rng,
     status: Status,
     /// The id given to the latest attempt.
@@ -148,13 +105,13 @@ pub struct Machine {
     /// The socket closed by the user's close(), whose close event is still to be reported.
     closing: Option<ConnId>,
     attempt: u32,
-    timers: Timers,
-    outbox: Outbox,
+    timers: TimerTable,
+    outbox: Outbox<M>,
     /// The last bufferedAmount reading of the open socket.
     reading: u64,
     /// Bytes handed to the open socket since that reading.
     handed: u64,
-    /// The current bufferedAmount poll interval (adapts between the MIN and MAX).
+    /// The current bufferedAmount poll interval (adapts between 0 and the MAX).
     poll_interval: Millis,
     /// A `ReadBufferedAmount` was requested and its reading has not come yet.
     poll_pending: bool,
@@ -163,25 +120,31 @@ pub struct Machine {
     last_close: Option<CloseInfo>,
     /// How many closes have been recorded (changes whenever `last_close` is set).
     closes: u64,
-    commands: VecDeque<Command>,
-    events: VecDeque<Event>,
+    commands: VecDeque<Command<M>>,
+    events: VecDeque<Event<M>>,
 }
 
-impl Machine {
+impl<M: Message> Machine<M> {
     /// Validates nothing (call `Options::validate` first). Starts at once: the first
     /// `poll_command` is `Command::Open`. `seed` feeds the jitter PRNG.
     ///
     /// The initial status is `Connecting`; it is not reported as an `Event::Status`.
-    pub fn new(options: Options, seed: u64, now: Millis) -> Machine {
+    pub fn new(options: Options, seed: u64, now: Millis) -> Machine<M> {
         let mut m = Machine {
             backoff: options.reconnect.as_ref().map(Backoff::new),
+            heartbeat: options.heartbeat.as_ref().map(|h| Heartbeat {
+                ping: M::text(&h.message),
+                pong: M::text(&h.pong_message),
+                interval_ms: h.interval_ms,
+                timeout_ms: h.timeout_ms,
+            }),
             rng: Rng::new(seed),
             status: Status::Connecting,
             last_conn: 0,
             socket: Socket::None,
             closing: None,
             attempt: 0,
-            timers: Timers::default(),
+            timers: TimerTable::default(),
             outbox: Outbox::new(&options.outbox),
             reading: 0,
             handed: 0,
@@ -199,7 +162,7 @@ impl Machine {
         m
     }
 
-    pub fn handle(&mut self, now: Millis, input: Input) {
+    pub fn handle(&mut self, now: Millis, input: Input<M>) {
         if self.released {
             return;
         }
@@ -223,29 +186,22 @@ impl Machine {
         }
     }
 
-    /// Call when `now >= poll_timeout()`. Handles every deadline that is due, earliest first;
-    /// afterwards `poll_timeout()` is None or later than `now`. Calling it early is harmless.
+    /// Call when `now >= poll_timeout()`. Handles every deadline that is due, earliest first,
+    /// each stopped before it is dispatched; afterwards `poll_timeout()` is None or later than
+    /// `now`. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Millis) {
         if self.released {
             return;
         }
-        while let Some((at, timer)) = self.timers.earliest() {
-            if at > now {
-                break;
-            }
+        while let Some(timer) = self.timers.next_expired(now) {
+            self.timers.stop(timer);
             match timer {
-                Timer::Uptime => {
-                    self.timers.uptime = None;
-                    self.attempt = 0;
-                }
+                Timer::Uptime => self.attempt = 0,
                 Timer::Pong => self.abandon_and_retry(now, "heartbeat timeout"),
                 Timer::Ping => self.ping(now),
                 Timer::BufferPoll => self.request_reading(now),
                 Timer::Connect => self.abandon_and_retry(now, "connect timeout"),
-                Timer::Retry => {
-                    self.timers.retry = None;
-                    self.start_attempt(now);
-                }
+                Timer::Retry => self.start_attempt(now),
             }
         }
     }
@@ -258,8 +214,9 @@ impl Machine {
     /// `Ok(Dropped)` (drop-newest, or a message larger than maxBytes under a drop policy; also
     /// reported as `Event::Dropped`), or `Err(OutboxFull)` (overflow "error"; nothing queued).
     /// Evictions under drop-oldest are reported as `Event::Dropped` before this returns.
+    /// A queued message is [held](Message::hold); a sent one is not.
     /// After `release()` every send is `Ok(Dropped)` with `DropReason::Released`.
-    pub fn send(&mut self, now: Millis, payload: Payload) -> Result<SendOutcome, OutboxFull> {
+    pub fn send(&mut self, now: Millis, payload: M) -> Result<SendOutcome, OutboxFull> {
         if self.released {
             self.events.push_back(Event::Dropped {
                 payload,
@@ -302,7 +259,7 @@ impl Machine {
             self.closing = Some(conn);
         }
         self.socket = Socket::None;
-        self.timers = Timers::default();
+        self.timers.stop_all();
         self.set_status(Status::Closed(ClosedReason::User));
         Ok(())
     }
@@ -323,7 +280,7 @@ impl Machine {
             self.abandon(conn, "reconnect");
         }
         self.socket = Socket::None;
-        self.timers = Timers::default();
+        self.timers.stop_all();
         self.attempt = 0;
         self.set_status(Status::Connecting);
         self.start_attempt(now);
@@ -344,7 +301,7 @@ impl Machine {
             self.commands.push_back(Command::Abandon { conn });
         }
         self.socket = Socket::None;
-        self.timers = Timers::default();
+        self.timers.stop_all();
         for payload in self.outbox.take_all() {
             self.events.push_back(Event::Dropped {
                 payload,
@@ -355,31 +312,34 @@ impl Machine {
         self.released = true;
     }
 
-    pub fn poll_command(&mut self) -> Option<Command> {
+    pub fn poll_command(&mut self) -> Option<Command<M>> {
         self.commands.pop_front()
     }
 
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<Event<M>> {
         self.events.pop_front()
     }
 
-    /// The one next deadline, if any.
+    /// The one next deadline, if any. It may be `now` itself: the bufferedAmount poll asks to
+    /// run again on the next task while the socket drains (the driver should not wait for a
+    /// clamped timer then).
     pub fn poll_timeout(&self) -> Option<Millis> {
-        self.timers.earliest().map(|(at, _)| at)
+        self.timers.next().map(|(at, _)| at)
     }
 
     pub fn status(&self) -> Status {
         self.status
     }
 
-    /// The current reconnect attempt number (0 before any retry / after a reset).
+    /// The reconnect attempt counter of the backoff (0 before any retry, and again once a
+    /// connection stayed open minUptimeMs or after `reconnect()`).
     pub fn attempt(&self) -> u32 {
         self.attempt
     }
 
     /// When the next retry starts (core clock), while waiting for one.
     pub fn next_retry_at(&self) -> Option<Millis> {
-        self.timers.retry
+        self.timers.get(Timer::Retry)
     }
 
     pub fn queued_messages(&self) -> usize {
@@ -415,6 +375,23 @@ impl Machine {
         self.socket.conn()
     }
 
+    /// The id of the current socket if it is open.
+    pub fn open_conn(&self) -> Option<ConnId> {
+        match self.socket {
+            Socket::Open(conn) => Some(conn),
+            _ => None,
+        }
+    }
+
+    /// Whether the close event of socket `conn` needs the close policy's decision (the
+    /// user's shouldReconnect): only for the current socket, with reconnecting enabled and
+    /// the connection not closed by the user. For any other close, the answer is not used.
+    pub fn close_needs_policy(&self, conn: ConnId) -> bool {
+        self.backoff.is_some()
+            && self.socket.conn() == Some(conn)
+            && !matches!(self.status, Status::Closed(_))
+    }
+
     /// False after `Input::Offline`, until `Input::Online`.
     pub fn online(&self) -> bool {
         self.online
@@ -432,7 +409,7 @@ impl Machine {
             return;
         }
         self.socket = Socket::Open(conn);
-        self.timers.connect = None;
+        self.timers.stop(Timer::Connect);
         self.reading = 0;
         self.handed = 0;
         self.poll_interval = BUFFER_POLL_MS;
@@ -446,24 +423,24 @@ impl Machine {
             if min_uptime == 0 {
                 self.attempt = 0;
             } else {
-                self.timers.uptime = Some(now.saturating_add(min_uptime));
+                self.timers.reset(Timer::Uptime, now, min_uptime);
             }
         }
-        if let Some(h) = &self.options.heartbeat {
-            self.timers.ping = Some(now.saturating_add(h.interval_ms));
+        if let Some(h) = &self.heartbeat {
+            self.timers.reset(Timer::Ping, now, h.interval_ms);
         }
         self.set_status(Status::Connected);
         self.events.push_back(Event::Opened);
         self.drain_outbox(now);
     }
 
-    fn on_message(&mut self, conn: ConnId, payload: Payload) {
+    fn on_message(&mut self, conn: ConnId, payload: M) {
         if self.socket != Socket::Open(conn) {
             return;
         }
-        self.timers.pong = None; // any inbound message is a sign of life
-        if let (Some(h), Payload::Text(text)) = (&self.options.heartbeat, &payload) {
-            if *text == h.pong_message {
+        self.timers.stop(Timer::Pong); // any inbound message is a sign of life
+        if let Some(h) = &self.heartbeat {
+            if payload.is_same_text(&h.pong) {
                 return;
             }
         }
@@ -509,13 +486,14 @@ impl Machine {
         }
         self.reading = bytes;
         self.handed = 0;
-        self.timers.buffer_poll = None;
+        self.timers.stop(Timer::BufferPoll);
         self.drain_outbox(now);
     }
 
     /// Online / Visible: while waiting for a retry, start it now.
     fn retry_now(&mut self, now: Millis) {
-        if self.timers.retry.take().is_some() {
+        if self.timers.is_set(Timer::Retry) {
+            self.timers.stop(Timer::Retry);
             self.start_attempt(now);
         }
     }
@@ -528,7 +506,8 @@ impl Machine {
         self.socket = Socket::Connecting(conn);
         self.reading = 0;
         self.handed = 0;
-        self.timers.connect = Some(now.saturating_add(self.options.connect_timeout_ms));
+        self.timers
+            .reset(Timer::Connect, now, self.options.connect_timeout_ms);
         self.commands.push_back(Command::Open { conn });
     }
 
@@ -536,7 +515,7 @@ impl Machine {
     /// core): stop, or schedule the next retry.
     fn connection_ended(&mut self, now: Millis, reconnect: bool) {
         self.socket = Socket::None;
-        self.timers.clear_socket();
+        self.timers.stop_socket_timers();
         self.reading = 0;
         self.handed = 0;
         let Some(backoff) = self.backoff.as_ref().filter(|_| reconnect) else {
@@ -553,7 +532,7 @@ impl Machine {
         }
         self.attempt = self.attempt.saturating_add(1);
         let delay = backoff.delay(self.attempt, &mut self.rng);
-        self.timers.retry = Some(now.saturating_add(delay));
+        self.timers.reset(Timer::Retry, now, delay);
         self.set_status(Status::Reconnecting);
     }
 
@@ -591,17 +570,15 @@ impl Machine {
     // ---- heartbeat ----
 
     fn ping(&mut self, now: Millis) {
-        let (Socket::Open(conn), Some(h)) = (self.socket, &self.options.heartbeat) else {
-            self.timers.ping = None;
+        let (Socket::Open(conn), Some(h)) = (self.socket, &self.heartbeat) else {
             return;
         };
-        let (interval, timeout) = (h.interval_ms, h.timeout_ms);
-        let payload = Payload::Text(h.message.clone());
-        self.hand(conn, payload);
-        self.timers.ping = Some(now.saturating_add(interval));
+        let (ping, interval, timeout) = (h.ping.clone(), h.interval_ms, h.timeout_ms);
+        self.hand(conn, ping);
+        self.timers.reset(Timer::Ping, now, interval);
         // The first unanswered ping sets the deadline; later pings do not push it back.
-        if self.timers.pong.is_none() {
-            self.timers.pong = Some(now.saturating_add(timeout));
+        if !self.timers.is_set(Timer::Pong) {
+            self.timers.reset(Timer::Pong, now, timeout);
         }
     }
 
@@ -611,7 +588,7 @@ impl Machine {
         self.estimated_buffered_amount() < self.options.outbox.high_water_mark as u64
     }
 
-    fn hand(&mut self, conn: ConnId, payload: Payload) {
+    fn hand(&mut self, conn: ConnId, payload: M) {
         self.handed = self.handed.saturating_add(payload.byte_len() as u64);
         self.commands.push_back(Command::Send { conn, payload });
     }
@@ -629,33 +606,36 @@ impl Machine {
             self.hand(conn, payload);
         }
         if self.outbox.is_empty() {
-            self.timers.buffer_poll = None;
-        } else if self.timers.buffer_poll.is_none() {
-            self.timers.buffer_poll = Some(now.saturating_add(self.poll_interval));
+            self.timers.stop(Timer::BufferPoll);
+        } else if !self.timers.is_set(Timer::BufferPoll) {
+            self.timers
+                .reset(Timer::BufferPoll, now, self.poll_interval);
         }
     }
 
     /// Only a reading the poll asked for tunes the interval (the driver's reading before each
-    /// user send comes mid-burst, when the browser has not flushed anything yet).
+    /// user send comes mid-burst, when the browser has not flushed anything yet): progress
+    /// since the last reading → at once; none → twice as long (1 ms at least).
     fn adapt_poll_interval(&mut self, bytes: u64) {
         let before = self.reading.saturating_add(self.handed);
-        if bytes == 0 {
-            self.poll_interval = (self.poll_interval / 2).max(BUFFER_POLL_MIN_MS);
-        } else if bytes >= before {
-            self.poll_interval = (self.poll_interval * 2).min(BUFFER_POLL_MAX_MS);
-        }
+        self.poll_interval = if bytes < before {
+            0
+        } else {
+            (self.poll_interval * 2).clamp(1, BUFFER_POLL_MAX_MS)
+        };
     }
 
-    /// Ask for a reading; ask again a little later if none comes back.
+    /// Ask for a reading; ask again a little later (1 ms at least) if none comes back.
     fn request_reading(&mut self, now: Millis) {
         match self.socket {
             Socket::Open(conn) if !self.outbox.is_empty() => {
                 self.commands
                     .push_back(Command::ReadBufferedAmount { conn });
                 self.poll_pending = true;
-                self.timers.buffer_poll = Some(now.saturating_add(self.poll_interval));
+                self.timers
+                    .reset(Timer::BufferPoll, now, self.poll_interval.max(1));
             }
-            _ => self.timers.buffer_poll = None,
+            _ => {}
         }
     }
 }

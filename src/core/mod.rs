@@ -2,14 +2,22 @@
 //! time comes in as milliseconds on a monotonic clock, randomness as a seed. The driver
 //! feeds it [`Input`]s and timeouts and carries out the [`Command`]s it polls; the user
 //! hears the [`Event`]s. Every transition lives in [`machine`].
+//!
+//! The core never reads a message's content: it is generic over the [`Message`] type, and
+//! learns only a message's byte length and whether it is the heartbeat's pong. The browser
+//! driver passes JS values (no message data crosses into WebAssembly); the host tests use
+//! [`Payload`].
 pub mod backoff;
 pub mod machine;
+pub mod message;
 pub mod options;
 pub mod outbox;
 pub mod rng;
+mod timers;
 
 pub use backoff::Backoff;
-pub use machine::{Machine, BUFFER_POLL_MAX_MS, BUFFER_POLL_MIN_MS, BUFFER_POLL_MS};
+pub use machine::{Machine, BUFFER_POLL_MAX_MS, BUFFER_POLL_MS};
+pub use message::{Message, Payload};
 pub use options::{
     HeartbeatOptions, OptionError, Options, OutboxOptions, Overflow, ReconnectOptions,
 };
@@ -23,23 +31,6 @@ pub type Millis = u64;
 
 /// Identifies one socket (one connection attempt). Inputs carrying an old id are ignored.
 pub type ConnId = u64;
-
-/// A message, as sent or received.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Payload {
-    Text(String),
-    Binary(Vec<u8>),
-}
-
-impl Payload {
-    /// Size counted against outbox bounds and bufferedAmount: UTF-8 bytes of text, length of binary.
-    pub fn byte_len(&self) -> usize {
-        match self {
-            Payload::Text(s) => s.len(),
-            Payload::Binary(b) => b.len(),
-        }
-    }
-}
 
 /// The connection's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,11 +176,11 @@ impl std::error::Error for CloseError {}
 
 /// What happened, fed to [`Machine::handle`].
 #[derive(Clone, Debug, PartialEq)]
-pub enum Input {
+pub enum Input<M = Payload> {
     /// The socket `conn` fired `open`.
     Opened { conn: ConnId },
     /// The socket `conn` received a message.
-    Message { conn: ConnId, payload: Payload },
+    Message { conn: ConnId, payload: M },
     /// The socket `conn` fired `error`. Does not end the connection: only `Closed` does.
     Error { conn: ConnId },
     /// The socket `conn` fired `close`. `reconnect` is the close policy's decision
@@ -215,11 +206,11 @@ pub enum Input {
 
 /// What the driver must do, from [`Machine::poll_command`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum Command<M = Payload> {
     /// Resolve the URL (call the URL function) and open a socket for attempt `conn`.
     Open { conn: ConnId },
     /// Hand `payload` to socket `conn` now.
-    Send { conn: ConnId, payload: Payload },
+    Send { conn: ConnId, payload: M },
     /// Read socket `conn`'s bufferedAmount now and feed it back as `Input::BufferedAmount`.
     ReadBufferedAmount { conn: ConnId },
     /// Close socket `conn` with this code and reason, and keep listening: its close event
@@ -236,12 +227,12 @@ pub enum Command {
 
 /// What the user must hear, from [`Machine::poll_event`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
+pub enum Event<M = Payload> {
     Status(Status),
     /// A socket opened (onOpen).
     Opened,
     /// A user message (heartbeat pongs are not passed on).
-    Message(Payload),
+    Message(M),
     /// A socket closed or was abandoned (onClose); synthesized for abandoned sockets.
     Closed(CloseInfo),
     /// A socket error or failed attempt (onError).
@@ -252,7 +243,7 @@ pub enum Event {
     },
     /// A message was dropped (onDrop).
     Dropped {
-        payload: Payload,
+        payload: M,
         reason: DropReason,
     },
 }

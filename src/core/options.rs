@@ -39,11 +39,15 @@ pub struct OutboxOptions {
     pub overflow: Overflow,     // Error
     pub high_water_mark: usize, // 65536
 }
-/// An invalid option: `field` is its JS path, e.g. "reconnect.jitter".
+/// An invalid option: `field` is its JS path, e.g. "reconnect.jitter"; `message` says what the
+/// rule is; `got` is the value. All static, so that the wasm build formats nothing (the JS
+/// binding renders it as `invalid option reconnect.jitter: must be between 0 and 1 (got 1.5)`,
+/// as [`fmt::Display`] does here).
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptionError {
-    pub field: String,
-    pub message: String,
+    pub field: &'static str,
+    pub message: &'static str,
+    pub got: f64,
 }
 
 /// The documented defaults.
@@ -128,10 +132,11 @@ impl fmt::Display for Overflow {
 }
 
 impl OptionError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> OptionError {
+    fn new(field: &'static str, message: &'static str, got: f64) -> OptionError {
         OptionError {
-            field: field.into(),
-            message: message.into(),
+            field,
+            message,
+            got,
         }
     }
 }
@@ -139,37 +144,35 @@ impl OptionError {
 impl fmt::Display for OptionError {
     /// `invalid option reconnect.jitter: must be between 0 and 1 (got 1.5)`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid option {}: {}", self.field, self.message)
+        write!(
+            f,
+            "invalid option {}: {} (got {})",
+            self.field, self.message, self.got
+        )
     }
 }
 
 impl std::error::Error for OptionError {}
 
-fn finite(field: &str, v: f64) -> Result<(), OptionError> {
+fn finite(field: &'static str, v: f64) -> Result<(), OptionError> {
     if v.is_finite() {
         Ok(())
     } else {
-        Err(OptionError::new(
-            field,
-            format!("must be a finite number (got {v})"),
-        ))
+        Err(OptionError::new(field, "must be a finite number", v))
     }
 }
 
-fn non_negative(field: &str, v: f64) -> Result<(), OptionError> {
+fn non_negative(field: &'static str, v: f64) -> Result<(), OptionError> {
     finite(field, v)?;
     if v < 0.0 {
-        return Err(OptionError::new(
-            field,
-            format!("must be at least 0 (got {v})"),
-        ));
+        return Err(OptionError::new(field, "must be at least 0", v));
     }
     Ok(())
 }
 
-fn positive_int(field: &str, v: u64) -> Result<(), OptionError> {
+fn positive_int(field: &'static str, v: u64) -> Result<(), OptionError> {
     if v == 0 {
-        return Err(OptionError::new(field, "must be greater than 0 (got 0)"));
+        return Err(OptionError::new(field, "must be greater than 0", 0.0));
     }
     Ok(())
 }
@@ -182,24 +185,24 @@ impl ReconnectOptions {
         if self.max_delay_ms < self.initial_delay_ms {
             return Err(OptionError::new(
                 "reconnect.maxDelayMs",
-                format!(
-                    "must be at least reconnect.initialDelayMs ({}) (got {})",
-                    self.initial_delay_ms, self.max_delay_ms
-                ),
+                "must be at least reconnect.initialDelayMs",
+                self.max_delay_ms,
             ));
         }
         finite("reconnect.factor", self.factor)?;
         if self.factor < 1.0 {
             return Err(OptionError::new(
                 "reconnect.factor",
-                format!("must be at least 1 (got {})", self.factor),
+                "must be at least 1",
+                self.factor,
             ));
         }
         finite("reconnect.jitter", self.jitter)?;
         if !(0.0..=1.0).contains(&self.jitter) {
             return Err(OptionError::new(
                 "reconnect.jitter",
-                format!("must be between 0 and 1 (got {})", self.jitter),
+                "must be between 0 and 1",
+                self.jitter,
             ));
         }
         Ok(())
@@ -215,6 +218,7 @@ impl HeartbeatOptions {
             return Err(OptionError::new(
                 "heartbeat.message",
                 "must be a non-empty string",
+                0.0,
             ));
         }
         Ok(())

@@ -2,21 +2,22 @@
 use std::collections::VecDeque;
 
 use super::options::{OutboxOptions, Overflow};
-use super::{DropReason, OutboxFull, Payload};
+use super::{DropReason, Message, OutboxFull, Payload};
 
 /// What [`Outbox::push`] did with a message it accepted or dropped (an outright refusal under
 /// overflow "error" is `Err(OutboxFull)` instead).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pushed {
+pub struct Pushed<M = Payload> {
     /// The new message is now at the back of the queue.
     pub queued: bool,
     /// Messages dropped by this push, in order: evicted older messages (`Overflow`) under
     /// "drop-oldest", or the new message itself (`Full`) when it was refused.
-    pub dropped: Vec<(Payload, DropReason)>,
+    pub dropped: Vec<(M, DropReason)>,
 }
 
-/// A FIFO of [`Payload`]s bounded by `max_messages` and `max_bytes` (bytes as
-/// [`Payload::byte_len`]).
+/// A FIFO of messages bounded by `max_messages` and `max_bytes` (bytes as
+/// [`Message::byte_len`], measured once on the way in). A message it keeps is
+/// [held](Message::hold).
 ///
 /// When a message does not fit:
 /// - [`Overflow::Error`]: refused, nothing changes → `Err(OutboxFull)`.
@@ -27,16 +28,17 @@ pub struct Pushed {
 /// A message that could never fit (larger than `max_bytes`) is `Err(OutboxFull)` under "error"
 /// and dropped itself (`Full`) under both drop policies: nothing queued is evicted for it.
 #[derive(Clone, Debug)]
-pub struct Outbox {
-    queue: VecDeque<Payload>,
+pub struct Outbox<M = Payload> {
+    /// Each message with its byte length.
+    queue: VecDeque<(M, usize)>,
     bytes: usize,
     max_messages: usize,
     max_bytes: usize,
     overflow: Overflow,
 }
 
-impl Outbox {
-    pub fn new(options: &OutboxOptions) -> Outbox {
+impl<M: Message> Outbox<M> {
+    pub fn new(options: &OutboxOptions) -> Outbox<M> {
         Outbox {
             queue: VecDeque::new(),
             bytes: 0,
@@ -64,13 +66,13 @@ impl Outbox {
     }
 
     /// The oldest message, next to go.
-    pub fn front(&self) -> Option<&Payload> {
-        self.queue.front()
+    pub fn front(&self) -> Option<&M> {
+        self.queue.front().map(|(m, _)| m)
     }
 
     /// Queued messages, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = &Payload> {
-        self.queue.iter()
+    pub fn iter(&self) -> impl Iterator<Item = &M> {
+        self.queue.iter().map(|(m, _)| m)
     }
 
     fn fits(&self, len: usize) -> bool {
@@ -78,10 +80,10 @@ impl Outbox {
     }
 
     /// Appends `payload`, applying the overflow policy if it does not fit.
-    pub fn push(&mut self, payload: Payload) -> Result<Pushed, OutboxFull> {
+    pub fn push(&mut self, payload: M) -> Result<Pushed<M>, OutboxFull> {
         let len = payload.byte_len();
         if self.fits(len) {
-            self.enqueue(payload);
+            self.enqueue(payload, len);
             return Ok(Pushed {
                 queued: true,
                 dropped: Vec::new(),
@@ -101,7 +103,7 @@ impl Outbox {
                     let Some(old) = self.pop() else { break };
                     dropped.push((old, DropReason::Overflow));
                 }
-                self.enqueue(payload);
+                self.enqueue(payload, len);
                 Ok(Pushed {
                     queued: true,
                     dropped,
@@ -114,21 +116,22 @@ impl Outbox {
         }
     }
 
-    fn enqueue(&mut self, payload: Payload) {
-        self.bytes += payload.byte_len();
-        self.queue.push_back(payload);
+    fn enqueue(&mut self, mut payload: M, len: usize) {
+        payload.hold();
+        self.bytes += len;
+        self.queue.push_back((payload, len));
     }
 
     /// Removes and returns the oldest message.
-    pub fn pop(&mut self) -> Option<Payload> {
-        let p = self.queue.pop_front()?;
-        self.bytes -= p.byte_len();
+    pub fn pop(&mut self) -> Option<M> {
+        let (p, len) = self.queue.pop_front()?;
+        self.bytes -= len;
         Some(p)
     }
 
     /// Removes every message, oldest first.
-    pub fn take_all(&mut self) -> Vec<Payload> {
+    pub fn take_all(&mut self) -> Vec<M> {
         self.bytes = 0;
-        self.queue.drain(..).collect()
+        self.queue.drain(..).map(|(m, _)| m).collect()
     }
 }
