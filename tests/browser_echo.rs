@@ -160,7 +160,7 @@ async fn callbacks_can_call_back_into_the_connection() {
         if data == "a" {
             if let Some(c) = sl.borrow().upgrade() {
                 let r = c.send_message(s("b")).unwrap();
-                l.push(format!("reply:{r}"));
+                l.push(format!("reply:{}", r.as_string().unwrap_or_default()));
             }
         }
     });
@@ -267,5 +267,51 @@ async fn a_throwing_callback_is_reported_and_the_connection_survives() {
     assert_eq!(conn.status(), "connected");
     assert_eq!(conn.send_message(s("y")).unwrap(), "sent");
     unsubscribe.call0(&JsValue::NULL).unwrap();
+    drop(conn);
+}
+
+#[wasm_bindgen_test]
+async fn a_queued_typed_array_keeps_the_value_it_had_when_sent() {
+    let sc = scope("hold");
+    let log = Log::default();
+    let conn = open(&sc, &log, &[]);
+    // Not open yet: both wait in the outbox. The caller then reuses its buffers.
+    let view = Uint8Array::from(&[1u8, 2, 3, 4, 5][..]);
+    let part = view.subarray(1, 3);
+    assert_eq!(conn.send_message(part.clone().into()).unwrap(), "queued");
+    let whole = Uint8Array::from(&[7u8, 7][..]);
+    assert_eq!(conn.send_message(whole.buffer().into()).unwrap(), "queued");
+    view.fill(0, 0, 5);
+    whole.fill(9, 0, 2);
+    wait_status(&conn, "connected", 5000.0).await;
+    wait_for("2 echoes", 5000.0, || log.messages().len() == 2).await;
+    assert_eq!(log.messages(), ["bin:0203", "bin:0707"]);
+    conn.close(None, None).unwrap();
+    drop(conn);
+}
+
+#[wasm_bindgen_test]
+async fn on_message_gets_the_events_own_data() {
+    let sc = scope("own-data");
+    let log = Log::default();
+    let seen = Rc::new(RefCell::new(Vec::<JsValue>::new()));
+    let s2 = seen.clone();
+    let conn = open_connected(
+        &sc,
+        &log,
+        &[("onMessage", cb1(move |m| s2.borrow_mut().push(m)))],
+    )
+    .await;
+    conn.send_message(s(r#"{"k":[1,2]}"#)).unwrap();
+    conn.send_message(Uint8Array::from(&[5u8][..]).buffer().into())
+        .unwrap();
+    wait_for("2 echoes", 5000.0, || seen.borrow().len() == 2).await;
+    let (text, bin) = (seen.borrow()[0].clone(), seen.borrow()[1].clone());
+    assert!(get(&text, "data").is_string());
+    assert!(get(&bin, "data").is_instance_of::<js_sys::ArrayBuffer>());
+    // The snapshot and lastMessage hand out the same object; its JSON is parsed once.
+    assert!(Object::is(&conn.last_message(), &bin));
+    assert!(conn.last_json_message().is_null());
+    conn.close(None, None).unwrap();
     drop(conn);
 }

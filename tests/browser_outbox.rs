@@ -74,7 +74,13 @@ async fn buffered_amount_stays_under_high_water_mark_while_the_server_stops_read
     for i in 0..COUNT {
         let mut m = format!("{i:05}:");
         m.push_str(&"x".repeat(SIZE - m.len()));
-        match conn.send_message(s(&m)).unwrap().as_str() {
+        match conn
+            .send_message(s(&m))
+            .unwrap()
+            .as_string()
+            .unwrap()
+            .as_str()
+        {
             "sent" => sent += 1,
             "queued" => queued += 1,
             other => panic!("unexpected {other}"),

@@ -1,70 +1,73 @@
-//! The errors the JS API throws, and how a value is shown in their messages.
-use js_sys::{Array, Reflect};
+//! The errors the JS API throws. Their text is put together from static pieces and the
+//! offending value, rendered in JS (js/src/messages.js): no formatting code in the module.
 use wasm_bindgen::prelude::*;
 
-use crate::core::{CloseError, OutboxFull, OutboxOptions};
+use crate::core::{CloseError, OptionError};
+use crate::driver::describe;
 
-pub(super) fn type_error(message: String) -> JsValue {
-    js_sys::TypeError::new(&message).into()
+/// `a + b + c`, without core::fmt.
+pub(super) fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
 }
 
-pub(super) fn range_error(message: String) -> JsValue {
-    js_sys::RangeError::new(&message).into()
+/// `n` in decimal, without core::fmt.
+pub(super) fn decimal(mut n: usize) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
+}
+
+/// `text (got <value>)`.
+fn with_got(text: &str, got: &JsValue) -> String {
+    concat(&[text, " (got ", &describe(got), ")"])
+}
+
+pub(super) fn type_error(text: &str, got: &JsValue) -> JsValue {
+    js_sys::TypeError::new(&with_got(text, got)).into()
+}
+
+pub(super) fn range_error(text: &str, got: &JsValue) -> JsValue {
+    js_sys::RangeError::new(&with_got(text, got)).into()
+}
+
+/// `invalid option <field>: must be <expected> (got <value>)`, a TypeError.
+pub(super) fn option_type_error(field: &str, expected: &str, got: &JsValue) -> JsValue {
+    type_error(
+        &concat(&["invalid option ", field, ": must be ", expected]),
+        got,
+    )
+}
+
+/// `invalid option <field>: <rule> (got <value>)`, a RangeError.
+pub(super) fn option_range_error(field: &str, rule: &str, got: &JsValue) -> JsValue {
+    range_error(&concat(&["invalid option ", field, ": ", rule]), got)
+}
+
+/// A rule of the core's `Options::validate` that the options broke.
+pub(super) fn option_error(e: &OptionError) -> JsValue {
+    option_range_error(e.field, e.message, &JsValue::from_f64(e.got))
 }
 
 pub(super) fn close_error(e: CloseError) -> JsValue {
     match e {
-        CloseError::InvalidCode(code) => range_error(format!(
-            "close: code {code} is not allowed; use 1000 or 3000..=4999"
-        )),
-        CloseError::ReasonTooLong(n) => range_error(format!(
-            "close: reason is {n} UTF-8 bytes; at most 123 are allowed"
-        )),
-    }
-}
-
-/// The `OutboxFullError` sendMessage throws under overflow "error": a message naming the
-/// limits, and `queuedMessages`, `queuedBytes`, `messageBytes` as properties.
-pub(super) fn outbox_full_error(
-    full: &OutboxFull,
-    limits: &OutboxOptions,
-    bytes: usize,
-) -> JsValue {
-    let message = format!(
-        "outbox full: {} messages and {} bytes queued (limits: maxMessages {}, maxBytes {}); \
-         the {}-byte message was not queued",
-        full.queued_messages, full.queued_bytes, limits.max_messages, limits.max_bytes, bytes
-    );
-    let e = js_sys::Error::new(&message);
-    e.set_name("OutboxFullError");
-    for (key, value) in [
-        ("queuedMessages", full.queued_messages),
-        ("queuedBytes", full.queued_bytes),
-        ("messageBytes", full.message_bytes),
-    ] {
-        let _ = Reflect::set(&e, &key.into(), &(value as f64).into());
-    }
-    e.into()
-}
-
-/// A short rendering of a value for error messages.
-pub(super) fn describe_value(v: &JsValue) -> String {
-    if let Some(s) = v.as_string() {
-        format!("{s:?}")
-    } else if let Some(n) = v.as_f64() {
-        format!("{n}")
-    } else if let Some(b) = v.as_bool() {
-        format!("{b}")
-    } else if v.is_null() {
-        "null".to_owned()
-    } else if v.is_undefined() {
-        "undefined".to_owned()
-    } else if Array::is_array(v) {
-        "an array".to_owned()
-    } else {
-        format!(
-            "a value of type {}",
-            v.js_typeof().as_string().unwrap_or_default()
-        )
+        CloseError::InvalidCode(code) => range_error(
+            "close: code is not allowed; use 1000 or 3000..=4999",
+            &JsValue::from(code),
+        ),
+        CloseError::ReasonTooLong(n) => range_error(
+            "close: reason is too long: at most 123 UTF-8 bytes are allowed",
+            &JsValue::from_f64(n as f64),
+        ),
     }
 }

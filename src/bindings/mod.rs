@@ -5,25 +5,36 @@
 //!   the option's path in the message ("invalid option reconnect.jitter: …");
 //! - `errors.rs`: the errors it throws;
 //! - `types.rs`: the TypeScript types of options and snapshot.
-use js_sys::{ArrayBuffer, Function, Object, Reflect, Uint8Array, JSON};
+use js_sys::{Function, Object, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::core::{validate_close, OutboxOptions, Payload};
-use crate::driver::{check_ws_url, describe_error, live_handles, Config, Driver, UrlSource};
+use crate::core::{validate_close, SendOutcome};
+use crate::driver::{
+    byte_length, check_ws_url, describe_error, invalid_data_error, live_handles, outbox_full_error,
+    status_index, status_name, Config, Driver, JsMessage, UrlSource,
+};
 
 mod errors;
 mod options;
 mod types;
 
-use errors::{close_error, describe_value, outbox_full_error, range_error, type_error};
+use errors::{close_error, concat, range_error, type_error};
 use options::parse_options;
+
+#[wasm_bindgen(inline_js = "
+const RESULTS = ['sent', 'queued', 'dropped'];
+export function send_result(n) { return RESULTS[n]; }
+")]
+extern "C" {
+    /// "sent" | "queued" | "dropped", made once.
+    fn send_result(outcome: u8) -> JsValue;
+}
 
 /// A resilient WebSocket connection. Connecting starts at once.
 #[wasm_bindgen]
 pub struct Connection {
     driver: Driver,
-    outbox: OutboxOptions,
 }
 
 #[wasm_bindgen]
@@ -39,33 +50,32 @@ impl Connection {
     ) -> Result<Connection, JsValue> {
         let url = if let Some(s) = url.as_string() {
             if let Some(problem) = check_ws_url(&s) {
-                return Err(js_sys::SyntaxError::new(&format!("invalid url: {problem}")).into());
+                return Err(js_sys::SyntaxError::new(&concat(&["invalid url: ", &problem])).into());
             }
             UrlSource::Fixed(s)
         } else if let Some(f) = url.dyn_ref::<Function>() {
             UrlSource::Function(f.clone())
         } else {
-            return Err(type_error(format!(
-                "invalid url: must be a string or a function returning one (got {})",
-                describe_value(&url)
-            )));
+            return Err(type_error(
+                "invalid url: must be a string or a function returning one",
+                &url,
+            ));
         };
         let options: JsValue = options.map_or(JsValue::UNDEFINED, JsValue::from);
         let parsed = parse_options(&options)?;
-        let outbox = parsed.options.outbox.clone();
         let driver = Driver::start(Config {
             url,
             protocols: parsed.protocols,
             options: parsed.options,
             hooks: parsed.hooks,
         });
-        Ok(Connection { driver, outbox })
+        Ok(Connection { driver })
     }
 
     /// "connecting" | "connected" | "reconnecting" | "closed".
     #[wasm_bindgen(getter, unchecked_return_type = "Status")]
-    pub fn status(&self) -> String {
-        self.driver.status().as_str().to_owned()
+    pub fn status(&self) -> JsValue {
+        status_name(status_index(self.driver.status()))
     }
 
     /// `{ data, receivedAt }` of the last message, or null.
@@ -82,14 +92,19 @@ impl Connection {
 
     /// "sent" (handed to the socket), "queued" (in the outbox) or "dropped" (drop-newest).
     /// Throws an `OutboxFullError` under overflow "error" when full (nothing is queued).
+    /// The data itself stays a JS value: a string as it is, binary handed to the socket at
+    /// once, or copied if it has to wait (so that changing it afterwards changes nothing).
     #[wasm_bindgen(js_name = sendMessage, unchecked_return_type = "SendResult")]
     pub fn send_message(
         &self,
         #[wasm_bindgen(unchecked_param_type = "string | ArrayBuffer | ArrayBufferView")]
         data: JsValue,
-    ) -> Result<String, JsValue> {
-        let payload = payload_from_js(&data)?;
-        self.send(payload)
+    ) -> Result<JsValue, JsValue> {
+        let bytes = byte_length(&data);
+        if bytes < 0.0 {
+            return Err(invalid_data_error(&data));
+        }
+        self.send(JsMessage::outgoing(data, bytes as usize))
     }
 
     /// JSON.stringify, then sendMessage. A value with no JSON form (cyclic, BigInt, undefined,
@@ -98,23 +113,27 @@ impl Connection {
     pub fn send_json_message(
         &self,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
-    ) -> Result<String, JsValue> {
-        let text = match JSON::stringify(&value) {
+    ) -> Result<JsValue, JsValue> {
+        let text: JsValue = match JSON::stringify(&value) {
             Err(e) => {
-                return Err(type_error(format!(
-                    "sendJsonMessage: the value cannot be serialized to JSON ({})",
-                    describe_error(&e)
-                )))
+                let why = describe_error(&e);
+                return Err(js_sys::TypeError::new(&concat(&[
+                    "sendJsonMessage: the value cannot be serialized to JSON (",
+                    &why,
+                    ")",
+                ]))
+                .into());
             }
-            Ok(s) => s.as_string(),
+            Ok(s) => s.into(),
         };
-        let Some(text) = text else {
-            return Err(type_error(format!(
-                "sendJsonMessage: {} has no JSON form",
-                describe_value(&value)
-            )));
-        };
-        self.send(Payload::Text(text))
+        if !text.is_string() {
+            return Err(type_error(
+                "sendJsonMessage: the value has no JSON form",
+                &value,
+            ));
+        }
+        let bytes = byte_length(&text) as usize;
+        self.send(JsMessage::outgoing(text, bytes))
     }
 
     /// Calls `listener` after every change of the snapshot; returns the unsubscribe function.
@@ -125,10 +144,7 @@ impl Connection {
     ) -> Result<Function, JsValue> {
         match listener.dyn_into::<Function>() {
             Ok(f) => Ok(self.driver.subscribe(f)),
-            Err(v) => Err(type_error(format!(
-                "subscribe: listener must be a function (got {})",
-                describe_value(&v)
-            ))),
+            Err(v) => Err(type_error("subscribe: listener must be a function", &v)),
         }
     }
 
@@ -152,10 +168,10 @@ impl Connection {
                 match v.as_f64() {
                     Some(c) if c.fract() == 0.0 && (0.0..=65535.0).contains(&c) => c as u16,
                     _ => {
-                        return Err(range_error(format!(
-                            "close: code must be 1000 or an integer in 3000..=4999 (got {})",
-                            describe_value(&v)
-                        )))
+                        return Err(range_error(
+                            "close: code must be 1000 or an integer in 3000..=4999",
+                            &v,
+                        ))
                     }
                 }
             }
@@ -166,12 +182,7 @@ impl Connection {
                 let v = JsValue::from(r);
                 match v.as_string() {
                     Some(s) => s,
-                    None => {
-                        return Err(type_error(format!(
-                            "close: reason must be a string (got {})",
-                            describe_value(&v)
-                        )))
-                    }
+                    None => return Err(type_error("close: reason must be a string", &v)),
                 }
             }
         };
@@ -186,11 +197,23 @@ impl Connection {
 }
 
 impl Connection {
-    fn send(&self, payload: Payload) -> Result<String, JsValue> {
-        let bytes = payload.byte_len();
-        match self.driver.send(payload) {
-            Ok(outcome) => Ok(outcome.as_str().to_owned()),
-            Err(full) => Err(outbox_full_error(&full, &self.outbox, bytes)),
+    fn send(&self, message: JsMessage) -> Result<JsValue, JsValue> {
+        match self.driver.send(message) {
+            Ok(outcome) => Ok(send_result(match outcome {
+                SendOutcome::Sent => 0,
+                SendOutcome::Queued => 1,
+                SendOutcome::Dropped => 2,
+            })),
+            Err(full) => {
+                let (max_messages, max_bytes) = self.driver.outbox_limits();
+                Err(outbox_full_error(
+                    full.queued_messages as f64,
+                    full.queued_bytes as f64,
+                    full.message_bytes as f64,
+                    max_messages as f64,
+                    max_bytes as f64,
+                ))
+            }
         }
     }
 }
@@ -199,29 +222,4 @@ impl Connection {
 #[wasm_bindgen(js_name = "__liveHandles")]
 pub fn live_handles_js() -> u32 {
     live_handles() as u32
-}
-
-/// sendMessage's data: a string, an ArrayBuffer, or the bytes an ArrayBufferView covers.
-fn payload_from_js(data: &JsValue) -> Result<Payload, JsValue> {
-    if let Some(s) = data.as_string() {
-        Ok(Payload::Text(s))
-    } else if let Some(buffer) = data.dyn_ref::<ArrayBuffer>() {
-        Ok(Payload::Binary(Uint8Array::new(buffer).to_vec()))
-    } else if ArrayBuffer::is_view(data) {
-        let buffer = Reflect::get(data, &"buffer".into())?;
-        let offset = Reflect::get(data, &"byteOffset".into())?
-            .as_f64()
-            .unwrap_or(0.0);
-        let length = Reflect::get(data, &"byteLength".into())?
-            .as_f64()
-            .unwrap_or(0.0);
-        let view =
-            Uint8Array::new_with_byte_offset_and_length(&buffer, offset as u32, length as u32);
-        Ok(Payload::Binary(view.to_vec()))
-    } else {
-        Err(type_error(format!(
-            "sendMessage: data must be a string, an ArrayBuffer or an ArrayBufferView (got {})",
-            describe_value(data)
-        )))
-    }
 }

@@ -4,7 +4,9 @@ use js_sys::{Array, Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::errors::{describe_value, range_error, type_error};
+use super::errors::{
+    concat, decimal, option_error, option_range_error, option_type_error, type_error,
+};
 use crate::core::{HeartbeatOptions, Options, OutboxOptions, Overflow, ReconnectOptions};
 use crate::driver::Hooks;
 
@@ -26,10 +28,7 @@ pub(super) fn parse_options(options: &JsValue) -> Result<Parsed, JsValue> {
         return Ok(parsed);
     }
     if !is_plain_object(options) {
-        return Err(type_error(format!(
-            "invalid options: must be an object (got {})",
-            describe_value(options)
-        )));
+        return Err(type_error("invalid options: must be an object", options));
     }
     let o = Fields {
         obj: options.clone(),
@@ -59,10 +58,7 @@ pub(super) fn parse_options(options: &JsValue) -> Result<Parsed, JsValue> {
         parse_outbox(&outbox, &mut parsed.options.outbox)?;
     }
 
-    parsed
-        .options
-        .validate()
-        .map_err(|e| option_range_error(&e.field, e.message))?;
+    parsed.options.validate().map_err(|e| option_error(&e))?;
 
     parsed.hooks = Hooks {
         on_open: o.function("onOpen")?,
@@ -88,7 +84,7 @@ fn protocols(value: JsValue) -> Result<Vec<String>, JsValue> {
                 Some(p) => protocols.push(p),
                 None => {
                     return Err(option_type_error(
-                        &format!("protocols[{i}]"),
+                        &concat(&["protocols[", &decimal(i), "]"]),
                         "a string",
                         &p,
                     ))
@@ -136,9 +132,8 @@ fn parse_outbox(o: &Fields, d: &mut OutboxOptions) -> Result<(), JsValue> {
         d.overflow = Overflow::parse(&v).ok_or_else(|| {
             option_range_error(
                 "outbox.overflow",
-                format!(
-                    "unknown overflow policy {v:?} (expected \"error\", \"drop-oldest\" or \"drop-newest\")"
-                ),
+                "unknown overflow policy (expected \"error\", \"drop-oldest\" or \"drop-newest\")",
+                &JsValue::from_str(&v),
             )
         })?;
     }
@@ -159,17 +154,6 @@ fn set_if_present<T>(target: &mut T, value: Option<T>) {
 /// An object (not a function, not an array).
 fn is_plain_object(v: &JsValue) -> bool {
     v.is_object() && !v.is_function() && !Array::is_array(v)
-}
-
-fn option_type_error(field: &str, expected: &str, got: &JsValue) -> JsValue {
-    type_error(format!(
-        "invalid option {field}: must be {expected} (got {})",
-        describe_value(got)
-    ))
-}
-
-fn option_range_error(field: &str, message: String) -> JsValue {
-    range_error(format!("invalid option {field}: {message}"))
 }
 
 /// The fields of one options object; `prefix` is its path in error messages ("reconnect"),
@@ -210,7 +194,7 @@ impl Fields {
         if self.prefix.is_empty() {
             key.to_owned()
         } else {
-            format!("{}.{key}", self.prefix)
+            concat(&[&self.prefix, ".", key])
         }
     }
 
@@ -235,13 +219,15 @@ impl Fields {
         if !n.is_finite() {
             return Err(option_range_error(
                 &field,
-                format!("must be a finite number (got {n})"),
+                "must be a finite number",
+                &JsValue::from_f64(n),
             ));
         }
         if n < 0.0 {
             return Err(option_range_error(
                 &field,
-                format!("must be at least 0 (got {n})"),
+                "must be at least 0",
+                &JsValue::from_f64(n),
             ));
         }
         Ok(Some(n.round() as u64))
@@ -255,7 +241,8 @@ impl Fields {
         if !n.is_finite() || n < 0.0 || n.fract() != 0.0 || n > u32::MAX as f64 {
             return Err(option_range_error(
                 &self.path(key),
-                format!("must be a whole number ≥ 0 (got {n})"),
+                "must be a whole number ≥ 0",
+                &JsValue::from_f64(n),
             ));
         }
         Ok(Some(n as usize))

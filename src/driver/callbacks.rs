@@ -2,12 +2,12 @@
 //! throws (it goes to onError; if that throws too, to console.error).
 use std::rc::Rc;
 
-use js_sys::{Array, Function};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use super::convert::{close_info_to_js, payload_to_js};
-use super::Shared;
-use crate::core::Event as CoreEvent;
+use super::snapshot::{status_index, status_name};
+use super::{JsMessage, Shared};
+use crate::core::{CloseInfo, Event as CoreEvent};
 
 /// The user's callbacks. Each is optional.
 #[derive(Default)]
@@ -22,26 +22,44 @@ pub(crate) struct Hooks {
     pub(crate) should_reconnect: Option<Function>,
 }
 
+#[wasm_bindgen(inline_js = "
+export function frozen_close(code, reason, wasClean) { return Object.freeze({ code, reason, wasClean }); }
+")]
+extern "C" {
+    fn frozen_close(code: u16, reason: &str, was_clean: bool) -> JsValue;
+}
+
 #[wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = console, js_name = error)]
     fn console_error(message: &str, value: &JsValue);
 }
 
+/// The frozen `{ code, reason, wasClean }`.
+pub(super) fn close_info_to_js(info: &CloseInfo) -> JsValue {
+    frozen_close(info.code, &info.reason, info.was_clean)
+}
+
 impl Shared {
     /// Hands one core event to the user's callback for it.
-    pub(super) fn dispatch(self: &Rc<Self>, event: CoreEvent) {
+    pub(super) fn dispatch(self: &Rc<Self>, event: CoreEvent<JsMessage>) {
         let h = &self.hooks;
         match event {
             CoreEvent::Status(status) => {
-                self.call(&h.on_status, &[JsValue::from_str(status.as_str())]);
+                if h.on_status.is_some() {
+                    self.call(&h.on_status, &status_name(status_index(status)), None);
+                }
             }
-            CoreEvent::Opened => self.call(&h.on_open, &[]),
-            CoreEvent::Message(payload) => {
-                let object = self.state.borrow_mut().record_message(payload);
-                self.call(&h.on_message, &[object]);
+            CoreEvent::Opened => self.call(&h.on_open, &JsValue::UNDEFINED, None),
+            CoreEvent::Message(message) => {
+                let object = self.store.record_message(&message.value);
+                self.call(&h.on_message, &object, None);
             }
-            CoreEvent::Closed(info) => self.call(&h.on_close, &[close_info_to_js(&info)]),
+            CoreEvent::Closed(info) => {
+                if h.on_close.is_some() {
+                    self.call(&h.on_close, &close_info_to_js(&info), None);
+                }
+            }
             CoreEvent::Error(message) => {
                 if let Some(f) = &h.on_error {
                     let err: JsValue = js_sys::Error::new(&message).into();
@@ -51,23 +69,24 @@ impl Shared {
                 }
             }
             CoreEvent::ReconnectStopped { attempts } => {
-                self.call(&h.on_reconnect_stop, &[JsValue::from(attempts)]);
+                self.call(&h.on_reconnect_stop, &JsValue::from(attempts), None);
             }
-            CoreEvent::Dropped { payload, reason } => self.call(
-                &h.on_drop,
-                &[payload_to_js(&payload), JsValue::from_str(reason.as_str())],
-            ),
+            CoreEvent::Dropped { payload, reason } => {
+                if h.on_drop.is_some() {
+                    let reason = JsValue::from_str(reason.as_str());
+                    self.call(&h.on_drop, &payload.value, Some(&reason));
+                }
+            }
         }
     }
 
-    /// Calls a user callback; if it throws, the error goes to onError.
-    fn call(&self, f: &Option<Function>, args: &[JsValue]) {
+    /// Calls a user callback with one or two arguments; if it throws, the error goes to
+    /// onError.
+    fn call(&self, f: &Option<Function>, a: &JsValue, b: Option<&JsValue>) {
         let Some(f) = f else { return };
-        let result = match args {
-            [] => f.call0(&JsValue::NULL),
-            [a] => f.call1(&JsValue::NULL, a),
-            [a, b] => f.call2(&JsValue::NULL, a, b),
-            _ => f.apply(&JsValue::NULL, &args.iter().collect::<Array>()),
+        let result = match b {
+            None => f.call1(&JsValue::NULL, a),
+            Some(b) => f.call2(&JsValue::NULL, a, b),
         };
         if let Err(e) = result {
             self.report_callback_error(e);

@@ -2,52 +2,39 @@
 //! abandon.
 use std::rc::Rc;
 
-use super::Shared;
+use super::{JsMessage, Shared};
 use crate::core::{CloseInfo, Command, ConnId, Input};
 
 impl Shared {
-    pub(super) fn execute(self: &Rc<Self>, command: Command) {
+    pub(super) fn execute(self: &Rc<Self>, command: Command<JsMessage>) {
         match command {
             Command::Open { conn } => self.open(conn),
             Command::Send { conn, payload } => {
-                let failed = {
-                    let st = self.state.borrow();
-                    match st.socket(conn) {
-                        Some(h) => h.send(&payload).is_err(),
-                        None => false,
-                    }
-                };
-                if failed {
+                if !self.sockets.send(conn, &payload.value) {
                     let now = self.now();
-                    self.state
-                        .borrow_mut()
-                        .machine
-                        .handle(now, Input::Error { conn });
+                    self.machine.borrow_mut().handle(now, Input::Error { conn });
                 }
             }
             Command::ReadBufferedAmount { conn } => {
-                let now = self.now();
-                let mut st = self.state.borrow_mut();
-                if let Some(bytes) = st.socket(conn).map(|h| h.buffered_amount()) {
-                    st.machine
+                if let Some(bytes) = self.sockets.buffered_amount(conn) {
+                    let now = self.now();
+                    self.machine
+                        .borrow_mut()
                         .handle(now, Input::BufferedAmount { conn, bytes });
                 }
             }
             Command::Close { conn, code, reason } => {
-                let now = self.now();
-                let mut st = self.state.borrow_mut();
-                if let Some(h) = st.socket(conn) {
-                    // Handlers stay until the close event arrives.
-                    h.close(code, &reason);
-                } else {
+                // Handlers stay until the close event arrives.
+                if !self.sockets.close(conn, code, &reason) {
                     // No socket yet (the URL is still being resolved): closed at once.
-                    st.cancel_pending_url(conn);
+                    self.url.cancel(conn);
+                    let now = self.now();
                     let info = CloseInfo {
                         code,
                         reason,
                         was_clean: true,
                     };
-                    st.machine.handle(
+                    self.machine.borrow_mut().handle(
                         now,
                         Input::Closed {
                             conn,
@@ -58,12 +45,8 @@ impl Shared {
                 }
             }
             Command::Abandon { conn } => {
-                let handle = {
-                    let mut st = self.state.borrow_mut();
-                    st.cancel_pending_url(conn);
-                    st.take_socket(conn)
-                };
-                drop(handle);
+                self.url.cancel(conn);
+                self.sockets.remove(conn);
             }
         }
     }
@@ -72,9 +55,8 @@ impl Shared {
     /// constructor that threw).
     pub(super) fn open_failed(self: &Rc<Self>, conn: ConnId, error: String) {
         let now = self.now();
-        self.state
+        self.machine
             .borrow_mut()
-            .machine
             .handle(now, Input::OpenFailed { conn, error });
     }
 }

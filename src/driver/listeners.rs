@@ -1,5 +1,6 @@
 //! The window's `online`/`offline` and the document's `visibilitychange` listeners: each
 //! feeds the core a hint that now is a good time to retry.
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
@@ -10,8 +11,27 @@ use super::live::Live;
 use super::Shared;
 use crate::core::Input;
 
+/// The connection's window and document listeners.
+#[derive(Default)]
+pub(super) struct Listeners {
+    list: RefCell<Vec<Listener>>,
+}
+
+impl Listeners {
+    /// Adds them (see [`window_listeners`]).
+    pub(super) fn attach(&self, shared: &Rc<Shared>) {
+        *self.list.borrow_mut() = window_listeners(shared);
+    }
+
+    /// Removes them all.
+    pub(super) fn clear(&self) {
+        let all = std::mem::take(&mut *self.list.borrow_mut());
+        drop(all);
+    }
+}
+
 /// One event listener on a target, removed on drop.
-pub(super) struct Listener {
+struct Listener {
     target: web_sys::EventTarget,
     kind: &'static str,
     closure: Closure<dyn Fn(Event)>,
@@ -41,7 +61,7 @@ impl Drop for Listener {
 
 /// `online` → Input::Online, `offline` → Input::Offline, the document becoming visible →
 /// Input::Visible. Empty outside a window.
-pub(super) fn window_listeners(shared: &Rc<Shared>) -> Vec<Listener> {
+fn window_listeners(shared: &Rc<Shared>) -> Vec<Listener> {
     let mut out = Vec::new();
     let Some(window) = web_sys::window() else {
         return out;

@@ -1,19 +1,76 @@
-//! What `getSnapshot`/`subscribe` see (the store behind React's `useSyncExternalStore`): the
-//! frozen snapshot object, rebuilt only when something in it changes, the last message and
-//! last close as JS objects (cached), and the subscribers notified after each change.
+//! The snapshot store: what `getSnapshot`/`subscribe` see (the store behind React's
+//! `useSyncExternalStore`). It owns the frozen snapshot object, rebuilt only when something in
+//! it changes, the last message and last close as JS objects, and the subscribers notified
+//! after each change. The rest of the snapshot is read from the core when it is built.
+use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use js_sys::{Function, Object, Reflect, JSON};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use super::convert::{close_info_to_js, frozen_message, payload_to_js};
-use super::{Shared, State};
-use crate::core::{Millis, Payload, Status};
+use super::callbacks::close_info_to_js;
+use super::clock::Clock;
+use super::{JsMessage, Shared};
+use crate::core::{Machine, Millis, Status};
+
+// The objects handed to JS are built in JS: one call across the boundary each. The JSON of a
+// message is parsed on first use, once, whoever asks (lastJsonMessage or the snapshot's).
+#[wasm_bindgen(inline_js = "
+const STATUS = ['connecting', 'connected', 'reconnecting', 'closed'];
+const parsed = new WeakMap();
+export function json_of(message) {
+  if (message === null) return null;
+  let value = parsed.get(message);
+  if (value === undefined) {
+    value = null;
+    if (typeof message.data === 'string') {
+      try { value = JSON.parse(message.data); } catch {}
+    }
+    parsed.set(message, value);
+  }
+  return value;
+}
+export function frozen_message(data, receivedAt) { return Object.freeze({ data, receivedAt }); }
+export function status_name(status) { return STATUS[status]; }
+export function frozen_snapshot(status, lastMessage, attempt, nextRetryAt, queuedMessages, queuedBytes, bufferedAmount, lastClose) {
+  return Object.freeze({
+    status: STATUS[status], lastMessage, get lastJsonMessage() { return json_of(lastMessage); },
+    attempt, nextRetryAt, queuedMessages, queuedBytes, bufferedAmount, lastClose,
+  });
+}
+")]
+extern "C" {
+    fn json_of(message: &JsValue) -> JsValue;
+    fn frozen_message(data: &JsValue, received_at: f64) -> JsValue;
+    /// "connecting" | "connected" | "reconnecting" | "closed", by [`status_index`].
+    pub(crate) fn status_name(status: u8) -> JsValue;
+    #[allow(clippy::too_many_arguments)]
+    fn frozen_snapshot(
+        status: u8,
+        last_message: &JsValue,
+        attempt: u32,
+        next_retry_at: &JsValue,
+        queued_messages: f64,
+        queued_bytes: f64,
+        buffered_amount: f64,
+        last_close: &JsValue,
+    ) -> JsValue;
+}
+
+/// The index of `status` in the JS STATUS table above.
+pub(crate) fn status_index(status: Status) -> u8 {
+    match status {
+        Status::Connecting => 0,
+        Status::Connected => 1,
+        Status::Reconnecting => 2,
+        Status::Closed(_) => 3,
+    }
+}
 
 /// What the snapshot shows; a change means a new snapshot object and a notification.
 #[derive(Clone, PartialEq)]
-pub(super) struct SnapshotKey {
+struct SnapshotKey {
     status: Status,
     message_seq: u64,
     attempt: u32,
@@ -25,35 +82,26 @@ pub(super) struct SnapshotKey {
     closes: u64,
 }
 
-pub(super) struct LastMessage {
-    /// The frozen `{ data, receivedAt }` object.
-    object: JsValue,
-    /// The text, until lastJsonMessage parses it.
-    text: Option<String>,
-    /// JSON.parse of the text, once computed (null when not JSON or binary).
-    json: Option<JsValue>,
+#[derive(Default)]
+struct Inner {
+    /// The frozen `{ data, receivedAt }` of the last message.
+    last_message: Option<JsValue>,
+    message_seq: u64,
+    /// The frozen last close, with the close count it was made for.
+    last_close: Option<(u64, JsValue)>,
+    snapshot: Option<(SnapshotKey, JsValue)>,
+    notified: Option<SnapshotKey>,
+    subscribers: Vec<(u64, Function)>,
+    next_subscriber: u64,
 }
 
-impl LastMessage {
-    /// A message received now.
-    fn new(payload: Payload) -> LastMessage {
-        let object = frozen_message(&payload_to_js(&payload), js_sys::Date::now());
-        let text = match payload {
-            Payload::Text(t) => Some(t),
-            Payload::Binary(_) => None,
-        };
-        let json = if text.is_none() {
-            Some(JsValue::NULL)
-        } else {
-            None
-        };
-        LastMessage { object, text, json }
-    }
+#[derive(Default)]
+pub(super) struct Store {
+    inner: RefCell<Inner>,
 }
 
-impl State {
-    pub(super) fn key(&self) -> SnapshotKey {
-        let m = &self.machine;
+impl Inner {
+    fn key(&self, m: &Machine<JsMessage>) -> SnapshotKey {
         SnapshotKey {
             status: m.status(),
             message_seq: self.message_seq,
@@ -66,107 +114,92 @@ impl State {
         }
     }
 
-    /// Keeps a received message as the last one; returns its `{ data, receivedAt }` object.
-    pub(super) fn record_message(&mut self, payload: Payload) -> JsValue {
-        let message = LastMessage::new(payload);
-        let object = message.object.clone();
-        self.message_seq += 1;
-        self.last_message = Some(message);
-        object
+    fn last_message(&self) -> JsValue {
+        self.last_message.clone().unwrap_or(JsValue::NULL)
     }
 
-    /// The frozen `{ data, receivedAt }` of the last message, or null.
-    pub(super) fn last_message_js(&self) -> JsValue {
-        self.last_message
-            .as_ref()
-            .map_or(JsValue::NULL, |m| m.object.clone())
-    }
-
-    /// JSON.parse of the last message (parsed once), or null.
-    pub(super) fn last_json(&mut self) -> JsValue {
-        match &mut self.last_message {
-            None => JsValue::NULL,
-            Some(m) => {
-                if m.json.is_none() {
-                    let parsed = match m.text.take() {
-                        Some(t) => JSON::parse(&t).unwrap_or(JsValue::NULL),
-                        None => JsValue::NULL,
-                    };
-                    m.json = Some(parsed);
-                }
-                m.json.clone().unwrap_or(JsValue::NULL)
-            }
-        }
-    }
-
-    fn last_close_js(&mut self) -> JsValue {
-        let Some(info) = self.machine.last_close().cloned() else {
+    fn last_close(&mut self, m: &Machine<JsMessage>) -> JsValue {
+        let Some(info) = m.last_close() else {
             return JsValue::NULL;
         };
-        match &self.last_close_js {
-            Some((cached, js)) if *cached == info => js.clone(),
+        match &self.last_close {
+            Some((closes, js)) if *closes == m.closes() => js.clone(),
             _ => {
-                let js = close_info_to_js(&info);
-                self.last_close_js = Some((info, js.clone()));
+                let js = close_info_to_js(info);
+                self.last_close = Some((m.closes(), js.clone()));
                 js
             }
         }
     }
 }
 
-impl Shared {
+impl Store {
+    /// Keeps a received message as the last one; returns its `{ data, receivedAt }` object.
+    pub(super) fn record_message(&self, data: &JsValue) -> JsValue {
+        let object = frozen_message(data, js_sys::Date::now());
+        let mut inner = self.inner.borrow_mut();
+        inner.message_seq += 1;
+        inner.last_message = Some(object.clone());
+        object
+    }
+
+    /// The frozen `{ data, receivedAt }` of the last message, or null.
+    pub(super) fn last_message(&self) -> JsValue {
+        self.inner.borrow().last_message()
+    }
+
+    /// JSON.parse of the last message (parsed once), or null.
+    pub(super) fn last_json_message(&self) -> JsValue {
+        json_of(&self.last_message())
+    }
+
     /// The frozen snapshot; the same object until something in it changes.
-    pub(super) fn snapshot(&self) -> JsValue {
-        let mut st = self.state.borrow_mut();
-        let key = st.key();
-        if let Some((k, js)) = &st.snapshot {
+    pub(super) fn snapshot(&self, m: &Machine<JsMessage>, clock: &Clock) -> JsValue {
+        let mut inner = self.inner.borrow_mut();
+        let key = inner.key(m);
+        if let Some((k, js)) = &inner.snapshot {
             if *k == key {
                 return js.clone();
             }
         }
-        let o = Object::new();
-        let set = |k: &str, v: &JsValue| {
-            let _ = Reflect::set(&o, &JsValue::from_str(k), v);
-        };
-        set("status", &JsValue::from_str(key.status.as_str()));
-        set("lastMessage", &st.last_message_js());
-        set("lastJsonMessage", &st.last_json());
-        set("attempt", &JsValue::from(key.attempt));
-        set(
-            "nextRetryAt",
-            &key.next_retry_at
-                .map_or(JsValue::NULL, |t| JsValue::from_f64(self.epoch(t))),
+        let next_retry_at = key
+            .next_retry_at
+            .map_or(JsValue::NULL, |t| JsValue::from_f64(clock.epoch(t)));
+        let js = frozen_snapshot(
+            status_index(key.status),
+            &inner.last_message(),
+            key.attempt,
+            &next_retry_at,
+            key.queued_messages as f64,
+            key.queued_bytes as f64,
+            key.buffered_amount as f64,
+            &inner.last_close(m),
         );
-        set(
-            "queuedMessages",
-            &JsValue::from_f64(key.queued_messages as f64),
-        );
-        set("queuedBytes", &JsValue::from_f64(key.queued_bytes as f64));
-        set(
-            "bufferedAmount",
-            &JsValue::from_f64(key.buffered_amount as f64),
-        );
-        set("lastClose", &st.last_close_js());
-        let js: JsValue = Object::freeze(&o).into();
-        st.snapshot = Some((key, js.clone()));
+        inner.snapshot = Some((key, js.clone()));
         js
     }
 
+    /// Takes the current state as already notified (at the start: nothing changed yet).
+    pub(super) fn mark_notified(&self, m: &Machine<JsMessage>) {
+        let mut inner = self.inner.borrow_mut();
+        inner.notified = Some(inner.key(m));
+    }
+
     /// Adds a listener called after state changes; returns the unsubscribe function.
-    pub(super) fn subscribe(self: &Rc<Self>, listener: Function) -> Function {
+    pub(super) fn subscribe(&self, shared: &Rc<Shared>, listener: Function) -> Function {
         let id = {
-            let mut st = self.state.borrow_mut();
-            let id = st.next_subscriber;
-            st.next_subscriber += 1;
-            st.subscribers.push((id, listener));
+            let mut inner = self.inner.borrow_mut();
+            let id = inner.next_subscriber;
+            inner.next_subscriber += 1;
+            inner.subscribers.push((id, listener));
             id
         };
-        let weak: Weak<Shared> = Rc::downgrade(self);
+        let weak: Weak<Shared> = Rc::downgrade(shared);
         // Owned by the JS function: freed by the GC when the caller lets go of it.
         Closure::<dyn Fn()>::new(move || {
             if let Some(s) = weak.upgrade() {
-                if let Ok(mut st) = s.state.try_borrow_mut() {
-                    st.subscribers.retain(|(i, _)| *i != id);
+                if let Ok(mut inner) = s.store.inner.try_borrow_mut() {
+                    inner.subscribers.retain(|(i, _)| *i != id);
                 }
             }
         })
@@ -174,17 +207,28 @@ impl Shared {
         .unchecked_into()
     }
 
+    pub(super) fn clear_subscribers(&self) {
+        let all = std::mem::take(&mut self.inner.borrow_mut().subscribers);
+        drop(all);
+    }
+}
+
+impl Shared {
     /// Calls the subscribers when the snapshot's content changed since they were last
     /// called; whether it did.
     pub(super) fn notify_if_changed(self: &Rc<Self>) -> bool {
         let listeners: Vec<Function> = {
-            let mut st = self.state.borrow_mut();
-            let key = st.key();
-            if st.notified.as_ref() == Some(&key) {
+            let m = self.machine.borrow();
+            let mut inner = self.store.inner.borrow_mut();
+            let key = inner.key(&m);
+            if inner.notified.as_ref() == Some(&key) {
                 return false;
             }
-            st.notified = Some(key);
-            st.subscribers.iter().map(|(_, f)| f.clone()).collect()
+            inner.notified = Some(key);
+            if inner.subscribers.is_empty() {
+                return false;
+            }
+            inner.subscribers.iter().map(|(_, f)| f.clone()).collect()
         };
         for f in listeners {
             if self.released.get() {

@@ -1,23 +1,34 @@
-//! The WebSocket of an attempt: creating it, its four handlers, and its close event.
+//! The sockets: creating the WebSocket of an attempt, its four handlers, and its close event.
 //!
 //! A [`SocketHandle`] owns one socket and its handlers; dropping it detaches the handlers and
-//! closes the socket, so nothing is `forget`-ed per connection.
+//! closes the socket, so nothing is `forget`-ed per connection. [`Sockets`] holds the current
+//! socket and any socket still waiting for its close event after the user's close().
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, ArrayBuffer, Uint8Array};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 
-use super::convert::{close_info_to_js, describe_error};
+use super::callbacks::close_info_to_js;
 use super::live::Live;
 use super::url::check_ws_url;
-use super::{Shared, State};
-use crate::core::{default_should_reconnect, CloseInfo, ConnId, Input, Payload, Status};
+use super::{JsMessage, Shared};
+use crate::core::{default_should_reconnect, CloseInfo, ConnId, Input};
+
+#[wasm_bindgen]
+extern "C" {
+    /// A WebSocket, seen through its `send` that takes any JS value (string, ArrayBuffer or
+    /// view) as it is.
+    type AnySend;
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send(this: &AnySend, data: &JsValue) -> Result<(), JsValue>;
+}
 
 /// One socket and its four handlers. Dropping it detaches the handlers and closes the socket.
-pub(super) struct SocketHandle {
-    pub(super) conn: ConnId,
+struct SocketHandle {
+    conn: ConnId,
     ws: WebSocket,
     _on_open: Closure<dyn Fn(Event)>,
     _on_message: Closure<dyn Fn(MessageEvent)>,
@@ -42,15 +53,7 @@ impl SocketHandle {
             let weak = weak.clone();
             Closure::<dyn Fn(MessageEvent)>::new(move |e: MessageEvent| {
                 if let Some(s) = weak.upgrade() {
-                    let data = e.data();
-                    let payload = if let Some(text) = data.as_string() {
-                        Payload::Text(text)
-                    } else if data.is_instance_of::<ArrayBuffer>() {
-                        Payload::Binary(Uint8Array::new(&data).to_vec())
-                    } else {
-                        // binaryType is arraybuffer, so this does not happen.
-                        return;
-                    };
+                    let payload = JsMessage::incoming(e.data());
                     s.feed(Input::Message { conn, payload });
                 }
             })
@@ -87,27 +90,6 @@ impl SocketHandle {
             _live: Live::new(4),
         }
     }
-
-    pub(super) fn is_open(&self) -> bool {
-        self.ws.ready_state() == WebSocket::OPEN
-    }
-
-    pub(super) fn buffered_amount(&self) -> u64 {
-        self.ws.buffered_amount() as u64
-    }
-
-    /// Hands a message to the socket; an error means the socket refused it.
-    pub(super) fn send(&self, payload: &Payload) -> Result<(), JsValue> {
-        match payload {
-            Payload::Text(t) => self.ws.send_with_str(t),
-            Payload::Binary(b) => self.ws.send_with_u8_array(b),
-        }
-    }
-
-    /// Starts the closing handshake; the handlers stay until the close event arrives.
-    pub(super) fn close(&self, code: u16, reason: &str) {
-        let _ = self.ws.close_with_code_and_reason(code, reason);
-    }
 }
 
 impl Drop for SocketHandle {
@@ -123,61 +105,101 @@ impl Drop for SocketHandle {
     }
 }
 
-impl State {
-    pub(super) fn socket(&self, conn: ConnId) -> Option<&SocketHandle> {
-        self.sockets.iter().find(|s| s.conn == conn)
+/// The current socket, and sockets still waiting for their close event.
+pub(super) struct Sockets {
+    protocols: Vec<String>,
+    list: RefCell<Vec<SocketHandle>>,
+}
+
+impl Sockets {
+    pub(super) fn new(protocols: Vec<String>) -> Sockets {
+        Sockets {
+            protocols,
+            list: RefCell::new(Vec::new()),
+        }
     }
 
-    pub(super) fn take_socket(&mut self, conn: ConnId) -> Option<SocketHandle> {
-        let i = self.sockets.iter().position(|s| s.conn == conn)?;
-        Some(self.sockets.swap_remove(i))
+    fn with<T>(&self, conn: ConnId, f: impl FnOnce(&WebSocket) -> T) -> Option<T> {
+        let list = self.list.borrow();
+        list.iter().find(|h| h.conn == conn).map(|h| f(&h.ws))
+    }
+
+    /// Socket `conn`'s bufferedAmount, if it exists.
+    pub(super) fn buffered_amount(&self, conn: ConnId) -> Option<u64> {
+        self.with(conn, |ws| ws.buffered_amount() as u64)
+    }
+
+    /// Hands a message to socket `conn`; false if the socket refused it (a missing socket
+    /// counts as accepted: its close event is on the way).
+    pub(super) fn send(&self, conn: ConnId, data: &JsValue) -> bool {
+        self.with(conn, |ws| ws.unchecked_ref::<AnySend>().send(data).is_ok())
+            .unwrap_or(true)
+    }
+
+    /// Starts socket `conn`'s closing handshake (its handlers stay until the close event);
+    /// false if there is no such socket.
+    pub(super) fn close(&self, conn: ConnId, code: u16, reason: &str) -> bool {
+        self.with(conn, |ws| {
+            let _ = ws.close_with_code_and_reason(code, reason);
+        })
+        .is_some()
+    }
+
+    /// Lets go of socket `conn`: handlers detached, socket closed (outside the borrow).
+    pub(super) fn remove(&self, conn: ConnId) {
+        let handle = {
+            let mut list = self.list.borrow_mut();
+            list.iter()
+                .position(|h| h.conn == conn)
+                .map(|i| list.swap_remove(i))
+        };
+        drop(handle);
+    }
+
+    /// Lets go of every socket.
+    pub(super) fn clear(&self) {
+        let all = std::mem::take(&mut *self.list.borrow_mut());
+        drop(all);
     }
 }
 
 impl Shared {
-    /// Creates the socket of attempt `conn` for its resolved URL; a failure becomes
-    /// Input::OpenFailed.
+    /// Creates the socket of attempt `conn` for its resolved URL, if the core still wants
+    /// it; a failure becomes Input::OpenFailed.
     pub(super) fn connect(self: &Rc<Self>, conn: ConnId, url: &str) {
-        if self.released.get() {
-            return; // freed from inside the URL function
+        if self.released.get() || self.machine.borrow().current_conn() != Some(conn) {
+            return; // freed, closed or reconnected from inside the URL function
         }
         if let Some(problem) = check_ws_url(url) {
             return self.open_failed(conn, problem);
         }
-        let ws = if self.protocols.is_empty() {
+        let protocols = &self.sockets.protocols;
+        let ws = if protocols.is_empty() {
             WebSocket::new(url)
         } else {
-            let protocols: Array = self
-                .protocols
-                .iter()
-                .map(|p| JsValue::from_str(p))
-                .collect();
-            WebSocket::new_with_str_sequence(url, &protocols)
+            let list: Array = protocols.iter().map(|p| JsValue::from_str(p)).collect();
+            WebSocket::new_with_str_sequence(url, &list)
         };
         match ws {
-            Err(e) => self.open_failed(
-                conn,
-                format!("cannot create WebSocket: {}", describe_error(&e)),
-            ),
+            Err(e) => {
+                let mut message = String::from("cannot create WebSocket: ");
+                message.push_str(&super::describe_error(&e));
+                self.open_failed(conn, message)
+            }
             Ok(ws) => {
                 let handle = SocketHandle::attach(self, conn, ws);
-                self.state.borrow_mut().sockets.push(handle);
+                self.sockets.list.borrow_mut().push(handle);
             }
         }
     }
 
-    /// A socket's close event: ask the close policy (no borrow held), feed the core, and let
-    /// go of the socket's handle.
+    /// A socket's close event: ask the close policy if the core needs it (no borrow held),
+    /// feed the core, and let go of the socket.
     fn socket_closed(self: &Rc<Self>, conn: ConnId, info: CloseInfo) {
         if self.released.get() {
             return;
         }
-        let ask_user = {
-            let st = self.state.borrow();
-            self.reconnect_enabled
-                && st.current == Some(conn)
-                && !matches!(st.machine.status(), Status::Closed(_))
-        };
+        let ask_user = self.machine.borrow().close_needs_policy(conn);
         let reconnect = match (&self.hooks.should_reconnect, ask_user) {
             (Some(f), true) => match f.call1(&JsValue::NULL, &close_info_to_js(&info)) {
                 Ok(v) => v.is_truthy(),
@@ -191,21 +213,16 @@ impl Shared {
         if self.released.get() {
             return;
         }
+        self.sockets.remove(conn);
         let now = self.now();
-        let handle = {
-            let mut st = self.state.borrow_mut();
-            let handle = st.take_socket(conn);
-            st.machine.handle(
-                now,
-                Input::Closed {
-                    conn,
-                    info,
-                    reconnect,
-                },
-            );
-            handle
-        };
-        drop(handle);
+        self.machine.borrow_mut().handle(
+            now,
+            Input::Closed {
+                conn,
+                info,
+                reconnect,
+            },
+        );
         self.pump();
     }
 }

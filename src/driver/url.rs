@@ -1,14 +1,15 @@
 //! Where each attempt gets its URL: a fixed string, or the user's function returning a string
 //! or a Promise of one. Only ws: and wss: URLs are used.
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::convert::describe_error;
+use super::describe_error;
 use super::live::Live;
-use super::{Shared, State};
+use super::Shared;
 use crate::core::ConnId;
 
 /// Where each attempt gets its URL.
@@ -18,24 +19,37 @@ pub(crate) enum UrlSource {
     Function(Function),
 }
 
-/// An attempt waiting for its URL function's Promise.
-pub(super) struct PendingUrl {
-    conn: ConnId,
-    _live: Live,
+/// The URL source, and the attempt waiting for its URL function's Promise, if any.
+pub(super) struct UrlResolver {
+    source: UrlSource,
+    pending: RefCell<Option<(ConnId, Live)>>,
+}
+
+/// `a + b + c`, without core::fmt.
+fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
 }
 
 /// Why a URL cannot be used for a WebSocket, or None when it can.
 pub(crate) fn check_ws_url(url: &str) -> Option<String> {
     match web_sys::Url::new(url) {
-        Err(_) => Some(format!("cannot parse URL {url:?}")),
+        Err(_) => Some(concat(&["cannot parse URL \"", url, "\""])),
         Ok(u) => {
             let scheme = u.protocol();
             if scheme == "ws:" || scheme == "wss:" {
                 None
             } else {
-                Some(format!(
-                    "URL {url:?} has scheme {scheme:?}; only ws: and wss: are allowed"
-                ))
+                Some(concat(&[
+                    "URL \"",
+                    url,
+                    "\" has scheme \"",
+                    &scheme,
+                    "\"; only ws: and wss: are allowed",
+                ]))
             }
         }
     }
@@ -48,14 +62,26 @@ fn is_thenable(v: &JsValue) -> bool {
     v.is_object() && Reflect::get(v, &JsValue::from_str("then")).is_ok_and(|t| t.is_function())
 }
 
-impl State {
+impl UrlResolver {
+    pub(super) fn new(source: UrlSource) -> UrlResolver {
+        UrlResolver {
+            source,
+            pending: RefCell::new(None),
+        }
+    }
+
     /// Forgets attempt `conn`'s wait for its URL; whether it was waiting.
-    pub(super) fn cancel_pending_url(&mut self, conn: ConnId) -> bool {
-        let waiting = self.pending_url.as_ref().is_some_and(|p| p.conn == conn);
+    pub(super) fn cancel(&self, conn: ConnId) -> bool {
+        let mut pending = self.pending.borrow_mut();
+        let waiting = pending.as_ref().is_some_and(|(c, _)| *c == conn);
         if waiting {
-            self.pending_url = None;
+            *pending = None;
         }
         waiting
+    }
+
+    pub(super) fn cancel_all(&self) {
+        self.pending.borrow_mut().take();
     }
 }
 
@@ -63,17 +89,13 @@ impl Shared {
     /// Command::Open: resolve the URL (the user's function is called with no borrow held),
     /// then create the socket; every failure becomes Input::OpenFailed.
     pub(super) fn open(self: &Rc<Self>, conn: ConnId) {
-        {
-            let mut st = self.state.borrow_mut();
-            st.current = Some(conn);
-            st.pending_url = None;
-        }
-        let url = match &self.url {
+        self.url.cancel_all();
+        let url = match &self.url.source {
             UrlSource::Fixed(url) => url.clone(),
             UrlSource::Function(f) => match f.call0(&JsValue::NULL) {
                 Err(e) => {
-                    return self
-                        .open_failed(conn, format!("url function threw: {}", describe_error(&e)))
+                    let message = concat(&["url function threw: ", &describe_error(&e)]);
+                    return self.open_failed(conn, message);
                 }
                 Ok(v) => {
                     if let Some(url) = v.as_string() {
@@ -82,13 +104,13 @@ impl Shared {
                         self.await_url(conn, Promise::resolve(&v));
                         return;
                     } else {
-                        return self.open_failed(
-                            conn,
-                            format!(
-                                "url function returned {}, expected a string or a Promise of one",
-                                v.js_typeof().as_string().unwrap_or_default()
-                            ),
-                        );
+                        let kind = v.js_typeof().as_string().unwrap_or_default();
+                        let message = concat(&[
+                            "url function returned ",
+                            &kind,
+                            ", expected a string or a Promise of one",
+                        ]);
+                        return self.open_failed(conn, message);
                     }
                 }
             },
@@ -97,20 +119,13 @@ impl Shared {
     }
 
     fn await_url(self: &Rc<Self>, conn: ConnId, promise: Promise) {
-        self.state.borrow_mut().pending_url = Some(PendingUrl {
-            conn,
-            _live: Live::new(1),
-        });
+        *self.url.pending.borrow_mut() = Some((conn, Live::new(1)));
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             let result = JsFuture::from(promise).await;
             let Some(s) = weak.upgrade() else { return };
-            if s.released.get() {
-                return;
-            }
             // Only the attempt still waiting for this URL may use it.
-            let still_current = s.state.borrow_mut().cancel_pending_url(conn);
-            if !still_current {
+            if s.released.get() || !s.url.cancel(conn) {
                 return;
             }
             match result {
@@ -121,10 +136,11 @@ impl Shared {
                         "url function's Promise resolved to a non-string".to_owned(),
                     ),
                 },
-                Err(e) => s.open_failed(
-                    conn,
-                    format!("url function's Promise rejected: {}", describe_error(&e)),
-                ),
+                Err(e) => {
+                    let message =
+                        concat(&["url function's Promise rejected: ", &describe_error(&e)]);
+                    s.open_failed(conn, message);
+                }
             }
             s.pump();
         });
