@@ -5,6 +5,8 @@
 // comes (the component unmounts, or the url becomes null), each one is reported through
 // onDrop(data, "released"). Nothing is lost silently.
 
+import { OUTBOX_DEFAULTS, byteLength as measure, copyData, invalidDataError, outboxFullError } from './messages.js';
+
 /** The outbox bounds that apply (the `outbox` option, with the Connection's defaults). */
 export interface PendingLimits {
   maxMessages?: number;
@@ -15,37 +17,23 @@ export interface PendingLimits {
 export type Payload = string | ArrayBuffer;
 export type DropReason = 'overflow' | 'full' | 'released';
 
-const DEFAULT_MAX_MESSAGES = 1000;
-const DEFAULT_MAX_BYTES = 1024 * 1024;
-
-let encoder: TextEncoder | undefined;
-
-/** Bytes counted against maxBytes: UTF-8 length of text, byte length of binary. */
+/** Bytes counted against maxBytes: UTF-8 length of text, byte length of binary (as the Connection counts them). */
 export function byteLength(data: Payload): number {
-  if (typeof data !== 'string') return data.byteLength;
-  encoder ??= new TextEncoder();
-  return encoder.encode(data).length;
+  return measure(data);
 }
 
 /** A private copy of what the caller passed (they may reuse their buffer after the call). */
 export function copyPayload(data: string | ArrayBuffer | ArrayBufferView): Payload {
-  if (typeof data === 'string') return data;
-  if (data instanceof ArrayBuffer) return data.slice(0);
-  if (ArrayBuffer.isView(data)) {
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer;
-  }
-  throw new TypeError('sendMessage: data must be a string, an ArrayBuffer or an ArrayBufferView');
+  if (measure(data) < 0) throw invalidDataError(data);
+  return copyData(data);
 }
 
-/** The error the Connection throws with overflow "error": same name, so one catch handles both. */
-export function outboxFullError(messages: number, bytes: number, messageBytes: number): Error {
-  const error = new Error(
-    `outbox full: ${messages} messages, ${bytes} bytes queued; a message of ${messageBytes} bytes does not fit`,
-  );
-  error.name = 'OutboxFullError';
-  return error;
-}
-
+/**
+ * The Connection's outbox rules (src/core/outbox.rs: Outbox::push), for the messages held
+ * before the Connection exists, when the WebAssembly module may not even be loaded yet.
+ * js/test/outbox-rules.test.mjs pins the two together: the same pushes give the same
+ * results, drops and errors in both.
+ */
 export class PendingMessages {
   private items: { data: Payload; bytes: number }[] = [];
   private bytes = 0;
@@ -64,9 +52,9 @@ export class PendingMessages {
    * default) and no room, throws an Error named "OutboxFullError" and holds nothing.
    */
   push(data: Payload, limits: PendingLimits | undefined, onDrop: (data: Payload, reason: DropReason) => void): 'queued' | 'dropped' {
-    const maxMessages = limits?.maxMessages ?? DEFAULT_MAX_MESSAGES;
-    const maxBytes = limits?.maxBytes ?? DEFAULT_MAX_BYTES;
-    const overflow = limits?.overflow ?? 'error';
+    const maxMessages = limits?.maxMessages ?? OUTBOX_DEFAULTS.maxMessages;
+    const maxBytes = limits?.maxBytes ?? OUTBOX_DEFAULTS.maxBytes;
+    const overflow = limits?.overflow ?? OUTBOX_DEFAULTS.overflow;
     const bytes = byteLength(data);
     const fits = () => this.items.length < maxMessages && this.bytes + bytes <= maxBytes;
     if (!fits()) {
@@ -80,7 +68,7 @@ export class PendingMessages {
         onDrop(data, 'full');
         return 'dropped';
       } else {
-        throw outboxFullError(this.items.length, this.bytes, bytes);
+        throw outboxFullError(this.items.length, this.bytes, bytes, maxMessages, maxBytes);
       }
     }
     this.items.push({ data, bytes });
