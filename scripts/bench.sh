@@ -39,7 +39,7 @@ baseline_pkg() {
   fi
   local t0=$SECONDS tc
   log "baseline: building pkg/ from ${commit:0:7} ($BASE_REV) in target/bench-baseline (log: target/bench-baseline/build.log)"
-  rm -rf "$BASE_DIR/src" "$BASE_DIR/pkg" "$BASE_DIR/stamp"
+  rm -rf "$BASE_DIR/src"
   mkdir -p "$BASE_DIR/src"
   git archive "$commit" | tar -x -C "$BASE_DIR/src"
   # Its own target dir: the main build's artifacts stay as they are. Node tools (tsc,
@@ -51,6 +51,7 @@ baseline_pkg() {
     log "baseline: the build of ${commit:0:7} failed: the bench runs without it"
     return 0
   fi
+  rm -rf "$BASE_DIR/pkg" "$BASE_DIR/stamp"
   mv "$BASE_DIR/src/pkg" "$BASE_DIR/pkg"
   echo "$commit" > "$BASE_DIR/stamp"
   log "baseline: built in $(( SECONDS - t0 )) s"
@@ -75,10 +76,20 @@ if [ ! -f "$AFTER/resilient_ws_bg.wasm" ] && [ -z "${BENCH_AFTER_PKG:-}" ]; then
   bash js/build-pkg.sh >&2 || log "js/build-pkg.sh failed"
 fi
 BEFORE=$(baseline_pkg) || BEFORE=""
-args=(--after "$AFTER")
-[ -n "$BEFORE" ] && args+=(--before "$BEFORE" --before-label "$(git rev-parse --short "$BASE_REV")")
+# A snapshot of the "after" package: a `make pkg` run meanwhile (rm -rf pkg, then a few
+# minutes of wasm-pack) does not pull the files from under the running page.
+AFTER_SRC=$AFTER
+if [ -f "$AFTER/resilient_ws_bg.wasm" ]; then
+  rm -rf "$ROOT/target/bench-after"
+  mkdir -p "$ROOT/target/bench-after"
+  cp -r "$AFTER" "$ROOT/target/bench-after/pkg"
+  AFTER=$ROOT/target/bench-after/pkg
+fi
+args=(--after "$AFTER" --after-label "$AFTER_SRC")
+args+=(--before-label "$(git rev-parse --short "$BASE_REV" 2>/dev/null || echo "$BASE_REV")")
+[ -n "$BEFORE" ] && args+=(--before "$BEFORE")
 [ $QUICK = 1 ] && args+=(--quick)
-echo "== browser: raw WebSocket vs resilient-ws before ($BASE_REV) and after ($AFTER), headless Chromium"
+echo "== browser: raw WebSocket vs resilient-ws before ($BASE_REV) and after ($AFTER_SRC), headless Chromium"
 node js/bench/run.mjs "${args[@]}" || failed+=("node js/bench/run.mjs")
 echo
 
@@ -107,7 +118,8 @@ if command -v twiggy >/dev/null; then
     if [ -z "$dir" ] || [ ! -f "$dir/resilient_ws_bg.wasm" ]; then
       echo "== twiggy: no $side package"; echo; continue
     fi
-    echo "== twiggy top -n 15: $side ($dir/resilient_ws_bg.wasm, as shipped)"
+    shown=$dir; [ $side = after ] && shown=$AFTER_SRC
+    echo "== twiggy top -n 15: $side ($shown/resilient_ws_bg.wasm, as shipped)"
     twiggy top -n 15 "$dir/resilient_ws_bg.wasm" || failed+=("twiggy ($side)")
     echo
     if [ $QUICK = 0 ]; then

@@ -34,6 +34,7 @@ const { values: opts } = parseArgs({
     after: { type: 'string', default: join(ROOT, 'pkg') },
     before: { type: 'string' },
     'before-label': { type: 'string', default: 'baseline' },
+    'after-label': { type: 'string' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -337,7 +338,7 @@ async function main() {
   }
   const sdks = Object.keys(PACKAGES); // ['before', 'after'] or ['after']
   const kinds = ['raw', ...sdks];
-  const label = { raw: 'raw', before: `before (${opts['before-label']})`, after: 'after' };
+  const label = { raw: 'raw', before: `before (${opts['before-label']}${PACKAGES.before ? '' : ': missing'})`, after: 'after' };
 
   log('package sizes (esbuild minify, gzip -9)');
   const size = {};
@@ -677,8 +678,10 @@ async function main() {
     '',
     `Medians of n rounds (raw, before and after alternating, the order rotating every round, after a discarded warm-up round); ±: half the range relative to the median. ` +
       `Ratios are of the medians: > 1 is faster for throughput (1, 2, 4), slower for latency and time (3, 5d). ` +
-      (PACKAGES.before ? `before: the package built from ${opts['before-label']} (${PACKAGES.before}); ` : `before: MISSING (the baseline package could not be built); `) +
-      `after: ${PACKAGES.after}. Both are loaded into the one page, each its own ES module graph and wasm instance.`,
+      (PACKAGES.before
+        ? `before: the package built from ${opts['before-label']} (${PACKAGES.before}); `
+        : `before: MISSING (the baseline package of ${opts['before-label']} could not be built, see above); `) +
+      `after: ${opts['after-label'] ?? PACKAGES.after}${opts['after-label'] ? ` (a copy taken at the start: ${PACKAGES.after})` : ''}. Both are loaded into the one page, each its own ES module graph and wasm instance.`,
     `SDK setup: reconnect off; in 1 and 4 the outbox is raised so a whole send loop fits (with the defaults, overflow "error" would throw). ` +
       `Round trips (3): the next message is sent from the message handler once the previous one's echo arrived; performance.now() steps by ${pageInfo.timerStepUs.toFixed(0)} µs here (crossOriginIsolated ${pageInfo.crossOriginIsolated}). ` +
       (mem
