@@ -240,55 +240,59 @@ function percentiles(samples) {
 }
 
 /**
- * `n` round trips of one `size`-byte text message each: send, wait for its echo, send the
- * next from the message handler. Each round trip timed with performance.now(); µs.
+ * Round trips, one at a time, for every variant in `kinds` at once: each variant has its own
+ * socket (or Connection), and they take turns in blocks of `block` round trips, the order
+ * rotating every block (starting at `shift`), until each has done `n`. A round trip: send one
+ * `size`-byte text message, wait for its echo (the next one is sent from the message handler),
+ * timed with performance.now(). Interleaving at this grain (tens of milliseconds) exposes the
+ * variants to the same moments of a noisy machine, which whole runs one after another do not.
+ * Returns, per variant, p50, p99 and mean in µs.
  */
-async function rttRaw(url, n, size) {
+async function rttAll(kinds, urls, n, size, block, shift) {
   const msgs = textMessages(n, size);
-  const ws = await openRaw(url);
-  const samples = new Float64Array(n);
-  const done = deferred();
-  let i = 0;
-  let t = 0;
-  ws.onmessage = (e) => {
-    samples[i] = performance.now() - t;
-    if (e.data !== msgs[i]) return done.reject(new Error(`raw rtt: got ${JSON.stringify(e.data)} for #${i}`));
-    if (++i === n) return done.resolve();
-    t = performance.now();
-    ws.send(msgs[i]);
-  };
-  const t0 = performance.now();
-  t = t0;
-  ws.send(msgs[0]);
-  await within(done.promise, 60000, `raw rtt (${i}/${n})`);
-  const ms = performance.now() - t0;
-  await closeRaw(ws);
-  return { ms, ...percentiles(samples) };
-}
-
-async function rttSdk(v, url, n, size) {
-  const msgs = textMessages(n, size);
-  const sink = { fn: null };
-  const conn = await openSdk(v, url, sink);
-  const samples = new Float64Array(n);
-  const done = deferred();
-  const results = counter();
-  let i = 0;
-  let t = 0;
-  sink.fn = (m) => {
-    samples[i] = performance.now() - t;
-    if (m.data !== msgs[i]) return done.reject(new Error(`SDK (${v}) rtt: got ${JSON.stringify(m.data)} for #${i}`));
-    if (++i === n) return done.resolve();
-    t = performance.now();
-    results.add(conn.sendMessage(msgs[i]));
-  };
-  const t0 = performance.now();
-  t = t0;
-  results.add(conn.sendMessage(msgs[0]));
-  await within(done.promise, 60000, `SDK (${v}) rtt (${i}/${n})`);
-  const ms = performance.now() - t0;
-  freeSdk(conn);
-  return { ms, ...percentiles(samples), ...results.c };
+  const ends = {};
+  try {
+    for (const k of kinds) {
+      const end = { samples: new Float64Array(n), onMessage: null, counts: counter() };
+      if (k === 'raw') {
+        const ws = await openRaw(urls[k]);
+        ws.onmessage = (e) => end.onMessage(e.data);
+        end.send = (m) => ws.send(m);
+        end.close = () => closeRaw(ws);
+      } else {
+        const sink = { fn: (m) => end.onMessage(m.data) };
+        const conn = await openSdk(k, urls[k], sink);
+        end.send = (m) => end.counts.add(conn.sendMessage(m));
+        end.close = () => freeSdk(conn);
+      }
+      ends[k] = end;
+    }
+    const blocks = Math.ceil(n / block);
+    for (let b = 0; b < blocks; b++) {
+      for (let j = 0; j < kinds.length; j++) {
+        const k = kinds[(j + b + shift) % kinds.length];
+        const end = ends[k];
+        const from = b * block;
+        const to = Math.min(n, from + block);
+        const done = deferred();
+        let i = from;
+        let t = 0;
+        end.onMessage = (data) => {
+          end.samples[i] = performance.now() - t;
+          if (data !== msgs[i]) return done.reject(new Error(`rtt (${k}): got ${JSON.stringify(data)} for #${i}`));
+          if (++i === to) return done.resolve();
+          t = performance.now();
+          end.send(msgs[i]);
+        };
+        t = performance.now();
+        end.send(msgs[from]);
+        await within(done.promise, 30000, `rtt (${k}) block ${b} (${i - from}/${to - from})`);
+      }
+    }
+  } finally {
+    for (const k of Object.keys(ends)) await ends[k].close();
+  }
+  return Object.fromEntries(kinds.map((k) => [k, { ...percentiles(ends[k].samples), ...ends[k].counts.c }]));
 }
 
 // ---- 4. binary echo, paced --------------------------------------------------------------------
@@ -428,7 +432,7 @@ const pick = (raw, sdk) => (v, ...args) => (v === 'raw' ? raw(...args) : sdk(v, 
 window.B = {
   echo: pick(echoRaw, echoSdk),
   recv: pick(recvRaw, recvSdk),
-  rtt: pick(rttRaw, rttSdk),
+  rttAll,
   bin: pick(binRaw, binSdk),
   rawCycles,
   memSetup,

@@ -51,7 +51,7 @@ const CFG = QUICK
   ? {
       echo: { n: 5000, warm: 1000, size: 64, budgetMs: 15000 },
       recv: { n: 10000, warm: 2000, budgetMs: 15000 },
-      rtt: { n: 1000, warm: 200, size: 64, budgetMs: 12000 },
+      rtt: { n: 1000, warm: 200, size: 64, block: 50, budgetMs: 12000 },
       bin: { n: 500, warm: 100, size: 16 * 1024, budgetMs: 20000 },
       binHwm: 1 << 20,
       cycles: null,
@@ -59,12 +59,18 @@ const CFG = QUICK
   : {
       echo: { n: 20000, warm: 2000, size: 64, budgetMs: 100000 },
       recv: { n: 50000, warm: 5000, budgetMs: 120000 },
-      rtt: { n: 2000, warm: 300, size: 64, budgetMs: 60000 },
+      rtt: { n: 2000, warm: 300, size: 64, block: 50, budgetMs: 60000 },
       bin: { n: 2000, warm: 200, size: 16 * 1024, budgetMs: 120000 },
       binHwm: 1 << 20, // an extra SDK run with a 1 MiB highWaterMark, to show what pacing costs
       cycles: { first: 10, total: 1000 },
     };
 const WATCHDOG_MS = QUICK ? 150_000 : 780_000;
+// BENCH_ONLY=rtt,bin (any of memory, echo, recv, rtt, bin): run those sections only, for
+// iterating on one of them; the size rows are always there.
+const SECTIONS = ['memory', 'echo', 'recv', 'rtt', 'bin'];
+const ONLY = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((x) => x.trim()) : SECTIONS;
+for (const x of ONLY) if (!SECTIONS.includes(x)) throw new Error(`BENCH_ONLY: unknown section ${x} (${SECTIONS.join(', ')})`);
+const want = (x) => ONLY.includes(x);
 // The targets (the issue being worked on); "after" is measured against them.
 const TARGET = { echo: 0.95, recv: 0.95, rttP50: 1.05, rttP99: 1.1, bin: 0.9, sizeBytes: 25_000, mem: 1.05 };
 
@@ -423,7 +429,7 @@ async function main() {
 
   // 5 first, while the wasm memories have not yet been grown by the binary test's outbox.
   let mem = null;
-  if (CFG.cycles) {
+  if (CFG.cycles && want('memory')) {
     const { first, total } = CFG.cycles;
     const done = section('memory');
     log(`5. memory: JS heap and wasm memory after ${first} vs ${total} connect/drop cycles (every 5th a server /drop), ${kinds.join(', ')}`);
@@ -469,61 +475,89 @@ async function main() {
   }
 
   const { echo, recv, rtt, bin } = CFG;
-  let done = section('echo');
-  log(`1. echo: ${echo.n} × ${echo.size} B text, pipelined, up to ${ROUNDS} rounds`);
-  const echoR = await sideBySide(
-    'echo',
-    echo.budgetMs,
-    each((k) => async (scope, warm) => {
-      const n = warm ? echo.warm : echo.n;
-      const r = await call('echo', k, wsUrl(scope), n, echo.size);
-      return { ...r, value: n / (r.ms / 1000) };
-    }),
-  );
-  done();
-
-  done = section('receive');
-  log(`2. receive: /burst?n=${recv.n}, up to ${ROUNDS} rounds`);
-  const recvR = await sideBySide(
-    'receive',
-    recv.budgetMs,
-    each((k) => async (scope, warm) => {
-      const n = warm ? recv.warm : recv.n;
-      const r = await call('recv', k, wsUrl(scope), srv.control, scope, n);
-      return { ...r, value: n / (r.ms / 1000) };
-    }),
-  );
-  done();
-
-  done = section('rtt');
-  log(`3. round trips: ${rtt.n} × ${rtt.size} B text one at a time, up to ${ROUNDS} rounds`);
-  const rttR = await sideBySide(
-    'rtt',
-    rtt.budgetMs,
-    each((k) => async (scope, warm) => {
-      const r = await call('rtt', k, wsUrl(scope), warm ? rtt.warm : rtt.n, rtt.size);
-      return { ...r, value: r.p50 };
-    }),
-  );
-  done();
-
-  done = section('binary');
-  log(`4. binary echo: ${bin.n} × ${bin.size / 1024} KiB, up to ${ROUNDS} rounds (+ SDK with highWaterMark ${kib(CFG.binHwm)})`);
-  const binRuns = each((k) => async (scope, warm) => {
-    const n = warm ? bin.warm : bin.n;
-    const r = await call('bin', k, wsUrl(scope), n, bin.size);
-    return { ...r, value: (n * bin.size) / 1e6 / (r.ms / 1000) };
-  });
-  for (const v of sdks) {
-    binRuns[`${v}Hwm`] = async (scope, warm) => {
-      const n = warm ? bin.warm : bin.n;
-      const r = await call('bin', v, wsUrl(scope), n, bin.size, CFG.binHwm);
-      return { ...r, value: (n * bin.size) / 1e6 / (r.ms / 1000) };
-    };
+  let done;
+  let echoR = null;
+  let recvR = null;
+  let rttR = null;
+  let binR = null;
+  let wasmAfterBinary = null;
+  if (want('echo')) {
+    done = section('echo');
+    log(`1. echo: ${echo.n} × ${echo.size} B text, pipelined, up to ${ROUNDS} rounds`);
+    echoR = await sideBySide(
+      'echo',
+      echo.budgetMs,
+      each((k) => async (scope, warm) => {
+        const n = warm ? echo.warm : echo.n;
+        const r = await call('echo', k, wsUrl(scope), n, echo.size);
+        return { ...r, value: n / (r.ms / 1000) };
+      }),
+    );
+    done();
   }
-  const binR = await sideBySide('binary', bin.budgetMs, binRuns);
-  const wasmAfterBinary = Object.fromEntries(await Promise.all(sdks.map(async (v) => [v, await call('wasmBytes', v)])));
-  done();
+
+  if (want('recv')) {
+    done = section('receive');
+    log(`2. receive: /burst?n=${recv.n}, up to ${ROUNDS} rounds`);
+    recvR = await sideBySide(
+      'receive',
+      recv.budgetMs,
+      each((k) => async (scope, warm) => {
+        const n = warm ? recv.warm : recv.n;
+        const r = await call('recv', k, wsUrl(scope), srv.control, scope, n);
+        return { ...r, value: n / (r.ms / 1000) };
+      }),
+    );
+    done();
+  }
+
+  if (want('rtt')) {
+    done = section('rtt');
+    log(`3. round trips: ${rtt.n} × ${rtt.size} B text one at a time, interleaved in blocks of ${rtt.block}, up to ${ROUNDS} rounds`);
+    // Not sideBySide: every round runs all variants together, taking turns every rtt.block
+    // round trips (page.mjs rttAll), the order rotating every block and every round.
+    rttR = Object.fromEntries(kinds.map((k) => [k, { values: [], infos: [] }]));
+    let t0 = Date.now();
+    for (let r = -1; r < ROUNDS; r++) {
+      if (r === 0) t0 = Date.now();
+      await gc();
+      const scopes = Object.fromEntries(kinds.map((k) => [k, newScope(`rtt-${k}`)]));
+      const urls = Object.fromEntries(kinds.map((k) => [k, wsUrl(scopes[k])]));
+      const res = await call('rttAll', kinds, urls, r < 0 ? rtt.warm : rtt.n, rtt.size, rtt.block, Math.max(r, 0));
+      for (const k of kinds) await control(srv.control, `/reset?scope=${encodeURIComponent(scopes[k])}`);
+      if (r < 0) continue;
+      for (const k of kinds) {
+        rttR[k].values.push(res[k].p50);
+        rttR[k].infos.push({ ...res[k], value: res[k].p50 });
+      }
+      const spent = Date.now() - t0;
+      if (r + 1 >= MIN_ROUNDS && spent + spent / (r + 1) > rtt.budgetMs) break;
+    }
+    for (const [what, f] of [['p50', (i) => i.p50], ['p99', (i) => i.p99]]) {
+      log(`rtt ${what}: ${kinds.map((k) => `${k} ${rttR[k].infos.map((i) => f(i).toPrecision(3)).join(' ')}`).join(' | ')}`);
+    }
+    done();
+  }
+
+  if (want('bin')) {
+    done = section('binary');
+    log(`4. binary echo: ${bin.n} × ${bin.size / 1024} KiB, up to ${ROUNDS} rounds (+ SDK with highWaterMark ${kib(CFG.binHwm)})`);
+    const binRuns = each((k) => async (scope, warm) => {
+      const n = warm ? bin.warm : bin.n;
+      const r = await call('bin', k, wsUrl(scope), n, bin.size);
+      return { ...r, value: (n * bin.size) / 1e6 / (r.ms / 1000) };
+    });
+    for (const v of sdks) {
+      binRuns[`${v}Hwm`] = async (scope, warm) => {
+        const n = warm ? bin.warm : bin.n;
+        const r = await call('bin', v, wsUrl(scope), n, bin.size, CFG.binHwm);
+        return { ...r, value: (n * bin.size) / 1e6 / (r.ms / 1000) };
+      };
+    }
+    binR = await sideBySide('binary', bin.budgetMs, binRuns);
+    wasmAfterBinary = Object.fromEntries(await Promise.all(sdks.map(async (v) => [v, await call('wasmBytes', v)])));
+    done();
+  }
 
   // ---- report ----
   const med = (r, k, f = (i) => i.value) => median(r[k].infos.map(f));
@@ -539,26 +573,28 @@ async function main() {
     row(name, ...cols((k) => fmt(r[k].infos.map(f))), ...ratios((k) => times(med(r, k, f) / med(r, 'raw', f), digits)));
   const val = (i) => i.value;
 
-  medRow(`1. echo ${fmtInt(echo.n)} × ${echo.size} B text, pipelined, msgs/s (n=${nOf(echoR)})`, echoR, (xs) => fmtRate(xs, '/s'), val);
-  medRow(`2. receive /burst ${fmtInt(recv.n)}, msgs/s (n=${nOf(recvR)})`, recvR, (xs) => fmtRate(xs, '/s'), val);
-  medRow(`3. round trip ${fmtInt(rtt.n)} × ${rtt.size} B one at a time, p50 µs (n=${nOf(rttR)})`, rttR, (xs) => fmtRate(xs, 'µs'), (i) => i.p50, 3);
-  medRow(`3b. same, p99 µs`, rttR, (xs) => fmtRate(xs, 'µs'), (i) => i.p99, 3);
-  medRow(`4. binary echo ${fmtInt(bin.n)} × 16 KiB, default highWaterMark, MB/s (n=${nOf(binR)})`, binR, (xs) => fmtRate(xs, 'MB/s', 1), val);
-  row(
-    `4b. same, outbox.highWaterMark ${kib(CFG.binHwm)}`,
-    ...cols((k) => fmtRate((k === 'raw' ? binR.raw : binR[`${k}Hwm`]).values, 'MB/s', 1)),
-    ...ratios((k) => times(median(binR[`${k}Hwm`].values) / median(binR.raw.values))),
-  );
-  row(
-    '4c. right after the binary send loop',
-    ...cols((k) =>
-      k === 'raw'
-        ? `bufferedAmount ${(med(binR, 'raw', (i) => i.peakBuffered) / 1e6).toFixed(1)} MB`
-        : `${fmtInt(med(binR, k, (i) => i.sent))} sent, ${fmtInt(med(binR, k, (i) => i.peakQueued))} queued`,
-    ),
-    '—',
-    '—',
-  );
+  if (echoR) medRow(`1. echo ${fmtInt(echo.n)} × ${echo.size} B text, pipelined, msgs/s (n=${nOf(echoR)})`, echoR, (xs) => fmtRate(xs, '/s'), val);
+  if (recvR) medRow(`2. receive /burst ${fmtInt(recv.n)}, msgs/s (n=${nOf(recvR)})`, recvR, (xs) => fmtRate(xs, '/s'), val);
+  if (rttR) medRow(`3. round trip ${fmtInt(rtt.n)} × ${rtt.size} B one at a time, p50 µs (n=${nOf(rttR)})`, rttR, (xs) => fmtRate(xs, 'µs'), (i) => i.p50, 3);
+  if (rttR) medRow(`3b. same, p99 µs`, rttR, (xs) => fmtRate(xs, 'µs'), (i) => i.p99, 3);
+  if (binR) {
+    medRow(`4. binary echo ${fmtInt(bin.n)} × 16 KiB, default highWaterMark, MB/s (n=${nOf(binR)})`, binR, (xs) => fmtRate(xs, 'MB/s', 1), val);
+    row(
+      `4b. same, outbox.highWaterMark ${kib(CFG.binHwm)}`,
+      ...cols((k) => fmtRate((k === 'raw' ? binR.raw : binR[`${k}Hwm`]).values, 'MB/s', 1)),
+      ...ratios((k) => times(median(binR[`${k}Hwm`].values) / median(binR.raw.values))),
+    );
+    row(
+      '4c. right after the binary send loop',
+      ...cols((k) =>
+        k === 'raw'
+          ? `bufferedAmount ${(med(binR, 'raw', (i) => i.peakBuffered) / 1e6).toFixed(1)} MB`
+          : `${fmtInt(med(binR, k, (i) => i.sent))} sent, ${fmtInt(med(binR, k, (i) => i.peakQueued))} queued`,
+      ),
+      '—',
+      '—',
+    );
+  }
   if (mem) {
     const { first, total } = CFG.cycles;
     row(
@@ -628,11 +664,17 @@ async function main() {
       `- ${what} overhead ≤ ${Math.round((goal - 1) * 100)}%: after ${pct(a)} (${times(a, 3)}) — ${verdict(a <= goal)}${was((k) => pct(ratio(r, k, f)))}`,
     );
   };
-  atLeast(`echo of ${echo.size} B text`, echoR, TARGET.echo);
-  atLeast('receive burst', recvR, TARGET.recv);
-  atMost('round-trip latency p50', rttR, TARGET.rttP50, (i) => i.p50);
-  atMost('round-trip latency p99', rttR, TARGET.rttP99, (i) => i.p99);
-  atLeast('paced 16 KiB binary at the default highWaterMark', binR, TARGET.bin);
+  const skipped = (what) => targets.push(`- ${what}: not measured (BENCH_ONLY=${ONLY.join(',')})`);
+  if (echoR) atLeast(`echo of ${echo.size} B text`, echoR, TARGET.echo);
+  else skipped('echo');
+  if (recvR) atLeast('receive burst', recvR, TARGET.recv);
+  else skipped('receive burst');
+  if (rttR) {
+    atMost('round-trip latency p50', rttR, TARGET.rttP50, (i) => i.p50);
+    atMost('round-trip latency p99', rttR, TARGET.rttP99, (i) => i.p99);
+  } else skipped('round-trip latency');
+  if (binR) atLeast('paced 16 KiB binary at the default highWaterMark', binR, TARGET.bin);
+  else skipped('paced binary');
   targets.push(
     `- package size ≤ ${fmtInt(TARGET.sizeBytes)} B (25 KB) gzipped: after ${fmtInt(size.after.total)} B — ${verdict(size.after.total <= TARGET.sizeBytes)}` +
       was((k) => `${fmtInt(size[k].total)} B`),
@@ -650,8 +692,10 @@ async function main() {
       `- JS heap and wasm memory after ${fmtInt(CFG.cycles.total)} reconnect cycles within 5% of after ${CFG.cycles.first}: after ${show(a)} — ${verdict(a.ok)}` +
         was((k) => show(memOk(k))),
     );
-  } else {
+  } else if (!CFG.cycles) {
     targets.push('- memory over reconnect cycles: not measured by bench-quick (run `make bench`)');
+  } else {
+    skipped('memory over reconnect cycles');
   }
 
   // ---- per-file sizes ----
@@ -683,11 +727,11 @@ async function main() {
         : `before: MISSING (the baseline package of ${opts['before-label']} could not be built, see above); `) +
       `after: ${opts['after-label'] ?? PACKAGES.after}${opts['after-label'] ? ` (a copy taken at the start: ${PACKAGES.after})` : ''}. Both are loaded into the one page, each its own ES module graph and wasm instance.`,
     `SDK setup: reconnect off; in 1 and 4 the outbox is raised so a whole send loop fits (with the defaults, overflow "error" would throw). ` +
-      `Round trips (3): the next message is sent from the message handler once the previous one's echo arrived; performance.now() steps by ${pageInfo.timerStepUs.toFixed(0)} µs here (crossOriginIsolated ${pageInfo.crossOriginIsolated}). ` +
+      `Round trips (3): the next message is sent from the message handler once the previous one's echo arrived; the variants, each on its own socket, take turns every ${rtt.block} round trips (the order rotating), so they share the machine's bad moments alike; performance.now() steps by ${pageInfo.timerStepUs.toFixed(0)} µs here (crossOriginIsolated ${pageInfo.crossOriginIsolated}). ` +
       (mem
         ? `Cycles (5): after 50 discarded warm-up cycles per variant, every 5th one a server /drop (the SDK retries after its backoff, 5–20 ms here), the others close()+new WebSocket (raw) or reconnect() (SDK); the variants run one after the other in one page, so the JS heap (CDP Runtime.getHeapUsage usedSize after two HeapProfiler.collectGarbage) is the whole page's. `
         : '') +
-      `wasm memory after the binary tests: ${sdks.map((v) => `${v} ${wasmAfterBinary[v] ? kib(wasmAfterBinary[v]) : 'unknown'}`).join(', ')} (linear memory never shrinks).`,
+      (wasmAfterBinary ? `wasm memory after the binary tests: ${sdks.map((v) => `${v} ${wasmAfterBinary[v] ? kib(wasmAfterBinary[v]) : 'unknown'}`).join(', ')} (linear memory never shrinks).` : ''),
     `Machine: ${os.availableParallelism?.() ?? os.cpus().length} CPUs (nproc), ${cpu}, load average ${os
       .loadavg()
       .map((l) => l.toFixed(2))
