@@ -96,24 +96,33 @@ echo
 # ---- what takes the room in the wasm ---------------------------------------------------------
 # The shipped wasm has no names (wasm-opt drops the name section), so twiggy lists code[N] and
 # data[N]. The full bench also shows a twin with names: the cargo output the package came from,
-# through wasm-bindgen and wasm-opt -Os -g (names kept; the same sizes to within a few bytes),
-# but only when that cargo output is at hand and, without -g, reproduces the shipped file byte
-# for byte.
-named_twin() { # <cargo output .wasm> <pkg dir> <scratch dir>: prints the named twin, or nothing
-  local src=$1 pkg=$2 out=$3
+# through wasm-bindgen and wasm-opt with the tree's wasm-pack flags plus -g (names kept; the
+# same sizes to within a few bytes), but only when that cargo output is at hand and, without
+# -g, reproduces the shipped file byte for byte.
+wasm_opt_flags() { # <Cargo.toml>: [package.metadata.wasm-pack.profile.release] wasm-opt, else wasm-pack's -O
+  local flags
+  flags=$(awk '/^\[package\.metadata\.wasm-pack\.profile\.release\]/ { s = 1; next } /^\[/ { s = 0 }
+               s && /^wasm-opt *=/ { print; exit }' "$1" 2>/dev/null | grep -o '"[^"]*"' | tr -d '"' || true)
+  echo "${flags:--O}"
+}
+named_twin() { # <cargo output .wasm> <pkg dir> <Cargo.toml> <scratch dir>: prints the named twin, or nothing
+  local src=$1 pkg=$2 out=$4 flags
   [ -f "$src" ] && command -v wasm-bindgen >/dev/null && command -v wasm-opt >/dev/null || return 0
+  read -r -a flags <<<"$(wasm_opt_flags "$3" | tr '\n' ' ')"
   rm -rf "$out"; mkdir -p "$out"
   wasm-bindgen "$src" --out-dir "$out" --target web --out-name resilient_ws >/dev/null 2>&1 || return 0
-  wasm-opt -Os "$out/resilient_ws_bg.wasm" -o "$out/plain.wasm" >/dev/null 2>&1 || return 0
+  wasm-opt "${flags[@]}" "$out/resilient_ws_bg.wasm" -o "$out/plain.wasm" >/dev/null 2>&1 || return 0
   cmp -s "$out/plain.wasm" "$pkg/resilient_ws_bg.wasm" || return 0
-  wasm-opt -Os -g "$out/resilient_ws_bg.wasm" -o "$out/named.wasm" >/dev/null 2>&1 || return 0
-  echo "$out/named.wasm"
+  wasm-opt "${flags[@]}" -g "$out/resilient_ws_bg.wasm" -o "$out/named.wasm" >/dev/null 2>&1 || return 0
+  echo "$out/named.wasm ${flags[*]}"
 }
 if command -v twiggy >/dev/null; then
   for side in before after; do
     dir=$BEFORE; cargo_out=$BASE_DIR/cargo-target/wasm32-unknown-unknown/release/resilient_ws.wasm
+    manifest=$BASE_DIR/src/Cargo.toml
     if [ $side = after ]; then
       dir=$AFTER; cargo_out=${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/release/resilient_ws.wasm
+      manifest=$ROOT/Cargo.toml
     fi
     if [ -z "$dir" ] || [ ! -f "$dir/resilient_ws_bg.wasm" ]; then
       echo "== twiggy: no $side package"; echo; continue
@@ -123,10 +132,10 @@ if command -v twiggy >/dev/null; then
     twiggy top -n 15 "$dir/resilient_ws_bg.wasm" || failed+=("twiggy ($side)")
     echo
     if [ $QUICK = 0 ]; then
-      named=$(named_twin "$cargo_out" "$dir" "$ROOT/target/bench-twiggy/$side")
-      if [ -n "$named" ]; then
-        echo "== twiggy top -n 15: $side, with names (its twin built with wasm-opt -Os -g; the \"function names\" row is not in the shipped file)"
-        twiggy top -n 15 "$named" || failed+=("twiggy ($side, names)")
+      twin=$(named_twin "$cargo_out" "$dir" "$manifest" "$ROOT/target/bench-twiggy/$side")
+      if [ -n "$twin" ]; then
+        echo "== twiggy top -n 15: $side, with names (its twin built with wasm-opt ${twin#* } -g; the \"function names\" row is not in the shipped file)"
+        twiggy top -n 15 "${twin%% *}" || failed+=("twiggy ($side, names)")
       else
         echo "(no names for $side: $cargo_out is missing or is not the build of this package)"
       fi
