@@ -5,11 +5,13 @@
 #                              raw WebSocket vs the SDK before (BENCH_BASELINE) vs after (pkg/),
 #                              package size, memory over 1,000 reconnect cycles, twiggy top.
 #   scripts/bench.sh --quick   (make bench-quick) the browser bench only, fewer rounds and
-#                              messages: throughput, round-trip latency and size rows.
+#                              messages: throughput, round-trip latency and size rows, and
+#                              twiggy top (without the named twin).
 # Env: BENCH_BASELINE=<rev> (default d458d37, the last commit before the current rewrite): the
 # "before" package, built once from that commit into target/bench-baseline/pkg and cached
 # (target/bench-baseline/stamp holds the commit). BENCH_AFTER_PKG=<dir>: the "after" package
 # (default pkg/, built by js/build-pkg.sh if missing). BENCH_ROUNDS: rounds per section.
+# BENCH_ONLY=echo,recv,rtt,bin,memory: only those browser sections (the size rows always).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
