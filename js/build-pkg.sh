@@ -35,6 +35,12 @@ fi
 log "tsc: js/src -> pkg/"
 tsc -p js/tsconfig.json
 
+# messages.js is loaded both by the wasm glue (as a wasm-bindgen snippet) and by the hook's
+# pending.js: ship one copy, the snippet, and point the hook's imports at it.
+snippet=$(cd pkg && ls snippets/*/js/src/messages.js)
+for f in pkg/*.js; do sed -i "s#from './messages.js'#from './$snippet'#" "$f"; done
+rm -f pkg/messages.js
+
 cp README.md pkg/README.md
 for f in LICENSE*; do if [ -f "$f" ]; then cp "$f" pkg/; fi; done
 rm -f pkg/.gitignore   # wasm-pack's "*": pkg/ is ignored by the repository's own .gitignore

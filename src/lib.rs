@@ -9,3 +9,9 @@ pub mod core;
 pub mod bindings;
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod driver;
+
+/// Talc instead of std's dlmalloc: smaller and faster. Messages live in JS, so the module
+/// allocates little (closures, queue slots, close reasons).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

@@ -14,20 +14,6 @@ pub(super) fn concat(parts: &[&str]) -> String {
     s
 }
 
-/// `n` in decimal, without core::fmt.
-pub(super) fn decimal(mut n: usize) -> String {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
-}
-
 /// `text (got <value>)`.
 fn with_got(text: &str, got: &JsValue) -> String {
     concat(&[text, " (got ", &describe(got), ")"])
@@ -41,22 +27,12 @@ pub(super) fn range_error(text: &str, got: &JsValue) -> JsValue {
     js_sys::RangeError::new(&with_got(text, got)).into()
 }
 
-/// `invalid option <field>: must be <expected> (got <value>)`, a TypeError.
-pub(super) fn option_type_error(field: &str, expected: &str, got: &JsValue) -> JsValue {
-    type_error(
-        &concat(&["invalid option ", field, ": must be ", expected]),
-        got,
-    )
-}
-
-/// `invalid option <field>: <rule> (got <value>)`, a RangeError.
-pub(super) fn option_range_error(field: &str, rule: &str, got: &JsValue) -> JsValue {
-    range_error(&concat(&["invalid option ", field, ": ", rule]), got)
-}
-
 /// A rule of the core's `Options::validate` that the options broke.
 pub(super) fn option_error(e: &OptionError) -> JsValue {
-    option_range_error(e.field, e.message, &JsValue::from_f64(e.got))
+    range_error(
+        &concat(&["invalid option ", e.field, ": ", e.message]),
+        &JsValue::from_f64(e.got),
+    )
 }
 
 pub(super) fn close_error(e: CloseError) -> JsValue {

@@ -22,10 +22,7 @@ mod types;
 use errors::{close_error, concat, range_error, type_error};
 use options::parse_options;
 
-#[wasm_bindgen(inline_js = "
-const RESULTS = ['sent', 'queued', 'dropped'];
-export function send_result(n) { return RESULTS[n]; }
-")]
+#[wasm_bindgen(module = "/js/src/driver.js")]
 extern "C" {
     /// "sent" | "queued" | "dropped", made once.
     fn send_result(outcome: u8) -> JsValue;

@@ -22,9 +22,7 @@ pub(crate) struct Hooks {
     pub(crate) should_reconnect: Option<Function>,
 }
 
-#[wasm_bindgen(inline_js = "
-export function frozen_close(code, reason, wasClean) { return Object.freeze({ code, reason, wasClean }); }
-")]
+#[wasm_bindgen(module = "/js/src/driver.js")]
 extern "C" {
     fn frozen_close(code: u16, reason: &str, was_clean: bool) -> JsValue;
 }

@@ -14,32 +14,10 @@ use super::clock::Clock;
 use super::{JsMessage, Shared};
 use crate::core::{Machine, Millis, Status};
 
-// The objects handed to JS are built in JS: one call across the boundary each. The JSON of a
-// message is parsed on first use, once, whoever asks (lastJsonMessage or the snapshot's).
-#[wasm_bindgen(inline_js = "
-const STATUS = ['connecting', 'connected', 'reconnecting', 'closed'];
-const parsed = new WeakMap();
-export function json_of(message) {
-  if (message === null) return null;
-  let value = parsed.get(message);
-  if (value === undefined) {
-    value = null;
-    if (typeof message.data === 'string') {
-      try { value = JSON.parse(message.data); } catch {}
-    }
-    parsed.set(message, value);
-  }
-  return value;
-}
-export function frozen_message(data, receivedAt) { return Object.freeze({ data, receivedAt }); }
-export function status_name(status) { return STATUS[status]; }
-export function frozen_snapshot(status, lastMessage, attempt, nextRetryAt, queuedMessages, queuedBytes, bufferedAmount, lastClose) {
-  return Object.freeze({
-    status: STATUS[status], lastMessage, get lastJsonMessage() { return json_of(lastMessage); },
-    attempt, nextRetryAt, queuedMessages, queuedBytes, bufferedAmount, lastClose,
-  });
-}
-")]
+// The objects handed to JS are built in JS (js/src/driver.js): one call across the boundary
+// each. The JSON of a message is parsed on first use, once, whoever asks (lastJsonMessage or
+// the snapshot's lazy getter).
+#[wasm_bindgen(module = "/js/src/driver.js")]
 extern "C" {
     fn json_of(message: &JsValue) -> JsValue;
     fn frozen_message(data: &JsValue, received_at: f64) -> JsValue;

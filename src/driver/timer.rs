@@ -2,11 +2,11 @@
 //! changes. A deadline that is already due (the bufferedAmount poll while the socket drains)
 //! runs on the next task through a MessageChannel, which browsers do not clamp the way they
 //! clamp nested timers (4 ms); when the page is hidden, or there is no MessageChannel, a
-//! plain timer is used.
+//! plain timer is used. One closure serves both, for the connection's lifetime.
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
-use gloo_timers::callback::Timeout;
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::MessageChannel;
@@ -15,60 +15,35 @@ use super::live::Live;
 use super::Shared;
 use crate::core::Millis;
 
-/// The timer slot of a connection. Dropping it cancels everything.
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &Function, ms: u32) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(id: &JsValue);
+}
+
+/// The timer slot of a connection. Cancelled on release.
 #[derive(Default)]
 pub(super) struct TimerSlot {
-    armed: RefCell<Option<Armed>>,
-    /// Created on first use, kept until release.
-    ticker: RefCell<Option<Ticker>>,
+    inner: RefCell<Inner>,
 }
 
-/// The armed deadline and how it fires.
-struct Armed {
-    deadline: Millis,
-    /// None: a tick was posted.
-    _timeout: Option<Timeout>,
-    _live: Live,
+#[derive(Default)]
+struct Inner {
+    /// The deadline armed, with the setTimeout id (None: a tick was posted).
+    armed: Option<(Millis, Option<JsValue>)>,
+    /// Calls `timer_fired`; made on first use.
+    fire: Option<(Closure<dyn Fn()>, Live)>,
+    /// Made on first tick; None inside if there is no MessageChannel here.
+    channel: Option<Option<MessageChannel>>,
 }
 
-/// A MessageChannel whose message runs the timer on the next task.
-struct Ticker {
-    channel: MessageChannel,
-    _on_message: Closure<dyn Fn()>,
-    _live: Live,
-}
-
-impl Ticker {
-    fn new(weak: Weak<Shared>) -> Option<Ticker> {
-        let channel = MessageChannel::new().ok()?;
-        let on_message = Closure::<dyn Fn()>::new(move || {
-            if let Some(s) = weak.upgrade() {
-                s.timer_fired(true);
-            }
-        });
-        channel
-            .port1()
-            .set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        Some(Ticker {
-            channel,
-            _on_message: on_message,
-            _live: Live::new(1),
-        })
-    }
-
-    fn post(&self) -> bool {
-        self.channel
-            .port2()
-            .post_message(&JsValue::UNDEFINED)
-            .is_ok()
-    }
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.channel.port1().set_onmessage(None);
-        self.channel.port1().close();
-        self.channel.port2().close();
+impl Inner {
+    fn disarm(&mut self) {
+        if let Some((_, Some(id))) = self.armed.take() {
+            clear_timeout(&id);
+        }
     }
 }
 
@@ -80,21 +55,15 @@ fn page_hidden() -> bool {
 
 impl TimerSlot {
     pub(super) fn cancel(&self) {
-        let armed = self.armed.borrow_mut().take();
-        let ticker = self.ticker.borrow_mut().take();
-        drop((armed, ticker));
-    }
-
-    /// Posts a tick; false if ticks are not available here (or now: the page is hidden).
-    fn tick(&self, shared: &Rc<Shared>) -> bool {
-        if page_hidden() {
-            return false;
+        let mut inner = self.inner.borrow_mut();
+        inner.disarm();
+        if let Some(Some(channel)) = inner.channel.take() {
+            channel.port1().set_onmessage(None);
+            channel.port1().close();
         }
-        let mut ticker = self.ticker.borrow_mut();
-        if ticker.is_none() {
-            *ticker = Ticker::new(Rc::downgrade(shared));
-        }
-        ticker.as_ref().is_some_and(Ticker::post)
+        let fire = inner.fire.take();
+        drop(inner);
+        drop(fire);
     }
 }
 
@@ -102,46 +71,51 @@ impl Shared {
     /// Arms the one timer for the core's deadline, only when that deadline changed.
     pub(super) fn rearm_timer(self: &Rc<Self>) {
         let deadline = self.machine.borrow().poll_timeout();
-        let slot = &self.timer;
-        if slot.armed.borrow().as_ref().map(|t| t.deadline) == deadline {
+        let mut inner = self.timer.inner.borrow_mut();
+        if inner.armed.as_ref().map(|(d, _)| *d) == deadline {
             return;
         }
-        let armed = deadline.map(|deadline| {
-            let delay = deadline.saturating_sub(self.now());
-            let timeout = if delay == 0 && slot.tick(self) {
-                None
-            } else {
-                let weak = Rc::downgrade(self);
-                let ms = delay.min(i32::MAX as u64) as u32;
-                Some(Timeout::new(ms, move || {
+        inner.disarm();
+        let Some(deadline) = deadline else { return };
+        let weak = Rc::downgrade(self);
+        let fire: &Function = inner
+            .fire
+            .get_or_insert_with(|| {
+                let closure = Closure::<dyn Fn()>::new(move || {
                     if let Some(s) = weak.upgrade() {
-                        s.timer_fired(false);
+                        s.timer_fired();
                     }
-                }))
-            };
-            Armed {
-                deadline,
-                _timeout: timeout,
-                _live: Live::new(1),
-            }
-        });
-        let old = slot.armed.replace(armed);
-        drop(old);
+                });
+                (closure, Live::new(1))
+            })
+            .0
+            .as_ref()
+            .unchecked_ref();
+        let fire = fire.clone();
+        let delay = deadline.saturating_sub(self.now());
+        let ticked = delay == 0 && !page_hidden() && {
+            let channel = inner.channel.get_or_insert_with(|| {
+                let channel = MessageChannel::new().ok()?;
+                channel.port1().set_onmessage(Some(&fire));
+                Some(channel)
+            });
+            channel
+                .as_ref()
+                .is_some_and(|c| c.port2().post_message(&JsValue::UNDEFINED).is_ok())
+        };
+        let id = if ticked {
+            None
+        } else {
+            Some(set_timeout(&fire, delay.min(i32::MAX as u64) as u32))
+        };
+        inner.armed = Some((deadline, id));
     }
 
-    fn timer_fired(self: &Rc<Self>, tick: bool) {
+    fn timer_fired(self: &Rc<Self>) {
         if self.released.get() {
             return;
         }
-        // A tick posted for a deadline that has since been re-armed as a timer is stale.
-        let spent = {
-            let mut armed = self.timer.armed.borrow_mut();
-            if tick && armed.as_ref().is_some_and(|a| a._timeout.is_some()) {
-                return;
-            }
-            armed.take()
-        };
-        drop(spent);
+        self.timer.inner.borrow_mut().disarm();
         let now = self.now();
         let due = self
             .machine
@@ -151,7 +125,7 @@ impl Shared {
         if due {
             self.machine.borrow_mut().handle_timeout(now);
         }
-        // (A timer that fired a little early is simply re-armed by the pump.)
+        // (A timer that fired a little early, or a stale tick, is simply re-armed by the pump.)
         self.pump();
     }
 }

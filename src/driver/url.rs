@@ -3,14 +3,19 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Function, Promise, Reflect};
+use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 
 use super::describe_error;
 use super::live::Live;
 use super::Shared;
 use crate::core::ConnId;
+
+#[wasm_bindgen(module = "/js/src/driver.js")]
+extern "C" {
+    /// Calls `done(true, value)` or `done(false, error)` once the thenable settles.
+    fn settle(value: &JsValue, done: JsValue);
+}
 
 /// Where each attempt gets its URL.
 pub(crate) enum UrlSource {
@@ -56,9 +61,6 @@ pub(crate) fn check_ws_url(url: &str) -> Option<String> {
 }
 
 fn is_thenable(v: &JsValue) -> bool {
-    if v.is_instance_of::<Promise>() {
-        return true;
-    }
     v.is_object() && Reflect::get(v, &JsValue::from_str("then")).is_ok_and(|t| t.is_function())
 }
 
@@ -101,7 +103,7 @@ impl Shared {
                     if let Some(url) = v.as_string() {
                         url
                     } else if is_thenable(&v) {
-                        self.await_url(conn, Promise::resolve(&v));
+                        self.await_url(conn, &v);
                         return;
                     } else {
                         let kind = v.js_typeof().as_string().unwrap_or_default();
@@ -118,31 +120,30 @@ impl Shared {
         self.connect(conn, &url);
     }
 
-    fn await_url(self: &Rc<Self>, conn: ConnId, promise: Promise) {
+    fn await_url(self: &Rc<Self>, conn: ConnId, thenable: &JsValue) {
         *self.url.pending.borrow_mut() = Some((conn, Live::new(1)));
         let weak = Rc::downgrade(self);
-        wasm_bindgen_futures::spawn_local(async move {
-            let result = JsFuture::from(promise).await;
+        // Called once, when the promise settles; freed then.
+        let done = Closure::once_into_js(move |ok: bool, value: JsValue| {
             let Some(s) = weak.upgrade() else { return };
             // Only the attempt still waiting for this URL may use it.
             if s.released.get() || !s.url.cancel(conn) {
                 return;
             }
-            match result {
-                Ok(v) => match v.as_string() {
-                    Some(url) => s.connect(conn, &url),
-                    None => s.open_failed(
-                        conn,
-                        "url function's Promise resolved to a non-string".to_owned(),
-                    ),
-                },
-                Err(e) => {
+            match (ok, value.as_string()) {
+                (true, Some(url)) => s.connect(conn, &url),
+                (true, None) => s.open_failed(
+                    conn,
+                    "url function's Promise resolved to a non-string".to_owned(),
+                ),
+                (false, _) => {
                     let message =
-                        concat(&["url function's Promise rejected: ", &describe_error(&e)]);
+                        concat(&["url function's Promise rejected: ", &describe_error(&value)]);
                     s.open_failed(conn, message);
                 }
             }
             s.pump();
         });
+        settle(thenable, done);
     }
 }

@@ -1,0 +1,268 @@
+// @ts-check
+// The JS side of the WebAssembly driver and bindings (src/driver, src/bindings): what is
+// cheaper to do in JS than across the boundary. One module, loaded as a wasm-bindgen snippet.
+// - readOptions: reads a ConnectionOptions object (types, whole numbers, non-negative
+//   milliseconds, each error naming the option); the defaults and the rules about the values
+//   themselves stay in Rust (src/core/options.rs);
+// - the frozen objects handed to the user (message, close, snapshot), built in one call each;
+// - small tables (status names, send results) and Promise settling.
+import { describe } from './messages.js';
+
+// ---- frozen objects -------------------------------------------------------------------------
+
+const STATUS = ['connecting', 'connected', 'reconnecting', 'closed'];
+const RESULTS = ['sent', 'queued', 'dropped'];
+/** @type {WeakMap<object, unknown>} */
+const parsed = new WeakMap();
+
+/**
+ * The JSON of a received message, parsed on first use, once, whoever asks; null when it is
+ * not JSON text.
+ * @param {{ data: unknown } | null} message
+ */
+export function json_of(message) {
+  if (message === null) return null;
+  let value = parsed.get(message);
+  if (value === undefined) {
+    value = null;
+    if (typeof message.data === 'string') {
+      try {
+        value = JSON.parse(message.data);
+      } catch {
+        /* not JSON */
+      }
+    }
+    parsed.set(message, value);
+  }
+  return value;
+}
+
+/**
+ * @param {unknown} data
+ * @param {number} receivedAt
+ */
+export function frozen_message(data, receivedAt) {
+  return Object.freeze({ data, receivedAt });
+}
+
+/**
+ * @param {number} code
+ * @param {string} reason
+ * @param {boolean} wasClean
+ */
+export function frozen_close(code, reason, wasClean) {
+  return Object.freeze({ code, reason, wasClean });
+}
+
+/** @param {number} status */
+export function status_name(status) {
+  return STATUS[status];
+}
+
+/** @param {number} outcome */
+export function send_result(outcome) {
+  return RESULTS[outcome];
+}
+
+/**
+ * @param {number} status
+ * @param {{ data: unknown } | null} lastMessage
+ * @param {number} attempt
+ * @param {number | null} nextRetryAt
+ * @param {number} queuedMessages
+ * @param {number} queuedBytes
+ * @param {number} bufferedAmount
+ * @param {unknown} lastClose
+ */
+export function frozen_snapshot(status, lastMessage, attempt, nextRetryAt, queuedMessages, queuedBytes, bufferedAmount, lastClose) {
+  return Object.freeze({
+    status: STATUS[status],
+    lastMessage,
+    get lastJsonMessage() {
+      return json_of(lastMessage);
+    },
+    attempt,
+    nextRetryAt,
+    queuedMessages,
+    queuedBytes,
+    bufferedAmount,
+    lastClose,
+  });
+}
+
+/**
+ * Calls done(true, value) or done(false, error) once the thenable settles.
+ * @param {unknown} value
+ * @param {(ok: boolean, value: unknown) => void} done
+ */
+export function settle(value, done) {
+  Promise.resolve(value).then(
+    (v) => done(true, v),
+    (e) => done(false, e),
+  );
+}
+
+// ---- options --------------------------------------------------------------------------------
+
+/** The callbacks, in the order of the array readOptions returns. */
+const CALLBACKS = ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop', 'onStatus', 'shouldReconnect'];
+const OVERFLOW = ['error', 'drop-oldest', 'drop-newest'];
+
+/** @param {unknown} v */
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * @param {string} field
+ * @param {string} expected
+ * @param {unknown} got
+ */
+const typeError = (field, expected, got) => new TypeError(`invalid option ${field}: must be ${expected} (got ${describe(got)})`);
+
+/**
+ * @param {string} field
+ * @param {string} rule
+ * @param {unknown} got
+ */
+const rangeError = (field, rule, got) => new RangeError(`invalid option ${field}: ${rule} (got ${describe(got)})`);
+
+/**
+ * A number (not NaN), or NaN when absent.
+ * @param {Record<string, unknown>} o
+ * @param {string} prefix
+ * @param {string} key
+ */
+function number(o, prefix, key) {
+  const v = o[key];
+  if (v === undefined) return NaN;
+  if (typeof v !== 'number' || Number.isNaN(v)) throw typeError(prefix + key, 'a number', v);
+  return v;
+}
+
+/**
+ * A finite number ≥ 0 of milliseconds (rounded), or NaN when absent.
+ * @param {Record<string, unknown>} o
+ * @param {string} prefix
+ * @param {string} key
+ */
+function millis(o, prefix, key) {
+  const n = number(o, prefix, key);
+  if (Number.isNaN(n)) return n;
+  if (!Number.isFinite(n)) throw rangeError(prefix + key, 'must be a finite number', n);
+  if (n < 0) throw rangeError(prefix + key, 'must be at least 0', n);
+  return Math.round(n);
+}
+
+/**
+ * A whole number ≥ 0 (below 2^32), or NaN when absent.
+ * @param {Record<string, unknown>} o
+ * @param {string} prefix
+ * @param {string} key
+ */
+function count(o, prefix, key) {
+  const n = number(o, prefix, key);
+  if (Number.isNaN(n)) return n;
+  if (!Number.isInteger(n) || n < 0 || n > 4294967295) throw rangeError(prefix + key, 'must be a whole number ≥ 0', n);
+  return n;
+}
+
+/**
+ * A string, or undefined when absent.
+ * @param {Record<string, unknown>} o
+ * @param {string} prefix
+ * @param {string} key
+ * @returns {string | undefined}
+ */
+function string(o, prefix, key) {
+  const v = o[key];
+  if (v !== undefined && typeof v !== 'string') throw typeError(prefix + key, 'a string', v);
+  return v;
+}
+
+/**
+ * A group option (reconnect, heartbeat): absent → undefined, a boolean as is, an object.
+ * @param {Record<string, unknown>} o
+ * @param {string} key
+ * @returns {boolean | Record<string, unknown> | undefined}
+ */
+function group(o, key) {
+  const v = o[key];
+  if (v === undefined || typeof v === 'boolean') return v;
+  if (!isObject(v)) throw typeError(key, 'an object or a boolean', v);
+  return /** @type {Record<string, unknown>} */ (v);
+}
+
+/**
+ * Reads `options` (undefined and null mean all defaults).
+ * @param {unknown} options
+ * @returns {[Float64Array, string[], string | undefined, string | undefined, (Function | undefined)[]]}
+ *   numbers (see NUMBERS in src/bindings/options.rs; NaN: absent), protocols, heartbeat
+ *   message and pongMessage, callbacks in CALLBACKS order.
+ */
+export function readOptions(options) {
+  const nums = new Float64Array(15).fill(NaN);
+  /** @type {string[]} */
+  const protocols = [];
+  /** @type {(Function | undefined)[]} */
+  const callbacks = [];
+  if (options === undefined || options === null) return [nums, protocols, undefined, undefined, callbacks];
+  if (!isObject(options)) throw new TypeError(`invalid options: must be an object (got ${describe(options)})`);
+  const o = /** @type {Record<string, unknown>} */ (options);
+
+  const p = o.protocols;
+  if (typeof p === 'string') protocols.push(p);
+  else if (Array.isArray(p)) {
+    p.forEach((x, i) => {
+      if (typeof x !== 'string') throw typeError(`protocols[${i}]`, 'a string', x);
+      protocols.push(x);
+    });
+  } else if (p !== undefined) throw typeError('protocols', 'a string or an array of strings', p);
+
+  const r = group(o, 'reconnect');
+  nums[0] = r === undefined ? NaN : r === false ? 0 : 1;
+  if (isObject(r)) {
+    const g = /** @type {Record<string, unknown>} */ (r);
+    nums[1] = number(g, 'reconnect.', 'initialDelayMs');
+    nums[2] = number(g, 'reconnect.', 'maxDelayMs');
+    nums[3] = number(g, 'reconnect.', 'factor');
+    nums[4] = number(g, 'reconnect.', 'jitter');
+    const max = g.maxAttempts;
+    nums[5] = max === null || max === Infinity ? -1 : count(g, 'reconnect.', 'maxAttempts');
+    nums[6] = millis(g, 'reconnect.', 'minUptimeMs');
+  }
+  nums[7] = millis(o, '', 'connectTimeoutMs');
+
+  const h = group(o, 'heartbeat');
+  nums[8] = h === undefined ? NaN : h === false ? 0 : 1;
+  let message;
+  let pongMessage;
+  if (isObject(h)) {
+    const g = /** @type {Record<string, unknown>} */ (h);
+    nums[9] = millis(g, 'heartbeat.', 'intervalMs');
+    nums[10] = millis(g, 'heartbeat.', 'timeoutMs');
+    message = string(g, 'heartbeat.', 'message');
+    pongMessage = string(g, 'heartbeat.', 'pongMessage');
+  }
+
+  const b = o.outbox;
+  if (b !== undefined) {
+    if (!isObject(b)) throw typeError('outbox', 'an object', b);
+    const g = /** @type {Record<string, unknown>} */ (b);
+    nums[11] = count(g, 'outbox.', 'maxMessages');
+    nums[12] = count(g, 'outbox.', 'maxBytes');
+    const overflow = string(g, 'outbox.', 'overflow');
+    if (overflow !== undefined) {
+      nums[13] = OVERFLOW.indexOf(overflow);
+      if (nums[13] < 0) {
+        throw rangeError('outbox.overflow', 'unknown overflow policy (expected "error", "drop-oldest" or "drop-newest")', overflow);
+      }
+    }
+    nums[14] = count(g, 'outbox.', 'highWaterMark');
+  }
+
+  for (const name of CALLBACKS) {
+    const f = o[name];
+    if (f !== undefined && f !== null && typeof f !== 'function') throw typeError(name, 'a function', f);
+    callbacks.push(typeof f === 'function' ? f : undefined);
+  }
+  return [nums, protocols, message, pongMessage, callbacks];
+}
