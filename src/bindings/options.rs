@@ -46,40 +46,41 @@ fn group<T: Default>(flag: f64, default: Option<T>) -> Option<T> {
 pub(super) fn parse_options(options: &JsValue) -> Result<Parsed, JsValue> {
     let read = read_options(options)?;
     // The numbers, in js/src/driver.js's order (readOptions); NaN: absent.
-    let n = read.get(0).unchecked_into::<Float64Array>().to_vec();
+    let nums = read.get(0).unchecked_into::<Float64Array>().to_vec();
+    let n = |i: usize| nums.get(i).copied().unwrap_or(f64::NAN);
     let mut o = Options::default();
 
-    o.reconnect = group::<ReconnectOptions>(n[0], o.reconnect.take());
+    o.reconnect = group::<ReconnectOptions>(n(0), o.reconnect.take());
     if let Some(r) = o.reconnect.as_mut() {
-        set(&mut r.initial_delay_ms, given(n[1]));
-        set(&mut r.max_delay_ms, given(n[2]));
-        set(&mut r.factor, given(n[3]));
-        set(&mut r.jitter, given(n[4]));
-        if let Some(max) = given(n[5]) {
+        set(&mut r.initial_delay_ms, given(n(1)));
+        set(&mut r.max_delay_ms, given(n(2)));
+        set(&mut r.factor, given(n(3)));
+        set(&mut r.jitter, given(n(4)));
+        if let Some(max) = given(n(5)) {
             r.max_attempts = (max >= 0.0).then_some(max as u32);
         }
-        set(&mut r.min_uptime_ms, given(n[6]).map(|v| v as u64));
+        set(&mut r.min_uptime_ms, given(n(6)).map(|v| v as u64));
     }
-    set(&mut o.connect_timeout_ms, given(n[7]).map(|v| v as u64));
-    o.heartbeat = group::<HeartbeatOptions>(n[8], o.heartbeat.take());
+    set(&mut o.connect_timeout_ms, given(n(7)).map(|v| v as u64));
+    o.heartbeat = group::<HeartbeatOptions>(n(8), o.heartbeat.take());
     if let Some(h) = o.heartbeat.as_mut() {
-        set(&mut h.interval_ms, given(n[9]).map(|v| v as u64));
-        set(&mut h.timeout_ms, given(n[10]).map(|v| v as u64));
+        set(&mut h.interval_ms, given(n(9)).map(|v| v as u64));
+        set(&mut h.timeout_ms, given(n(10)).map(|v| v as u64));
         set(&mut h.message, read.get(2).as_string());
         set(&mut h.pong_message, read.get(3).as_string());
     }
     let b = &mut o.outbox;
-    set(&mut b.max_messages, given(n[11]).map(|v| v as usize));
-    set(&mut b.max_bytes, given(n[12]).map(|v| v as usize));
+    set(&mut b.max_messages, given(n(11)).map(|v| v as usize));
+    set(&mut b.max_bytes, given(n(12)).map(|v| v as usize));
     set(
         &mut b.overflow,
-        given(n[13]).map(|v| match v as u8 {
+        given(n(13)).map(|v| match v as u8 {
             0 => Overflow::Error,
             1 => Overflow::DropOldest,
             _ => Overflow::DropNewest,
         }),
     );
-    set(&mut b.high_water_mark, given(n[14]).map(|v| v as usize));
+    set(&mut b.high_water_mark, given(n(14)).map(|v| v as usize));
 
     o.validate().map_err(|e| option_error(&e))?;
 

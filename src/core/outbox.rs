@@ -132,6 +132,9 @@ impl<M: Message> Outbox<M> {
     /// Removes every message, oldest first.
     pub fn take_all(&mut self) -> Vec<M> {
         self.bytes = 0;
-        self.queue.drain(..).map(|(m, _)| m).collect()
+        std::mem::take(&mut self.queue)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect()
     }
 }

@@ -67,9 +67,15 @@ impl TimerTable {
 
     /// The earliest deadline and its timer (ties go to the first in [`Timer`]'s order).
     pub(super) fn next(&self) -> Option<(Millis, Timer)> {
-        ALL.into_iter()
-            .filter_map(|t| self.get(t).map(|at| (at, t)))
-            .min_by_key(|&(at, _)| at)
+        let mut best: Option<(Millis, Timer)> = None;
+        for (at, timer) in self.at.iter().zip(ALL) {
+            if let Some(at) = *at {
+                if best.is_none_or(|(b, _)| at < b) {
+                    best = Some((at, timer));
+                }
+            }
+        }
+        best
     }
 
     /// The earliest timer due at `now`, if any.
