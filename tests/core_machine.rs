@@ -1142,3 +1142,35 @@ fn closes_counts_every_recorded_close() {
     assert_eq!(sim.m.closes(), 2);
     assert_eq!(sim.m.last_close().map(|c| c.code), Some(1006));
 }
+
+#[test]
+fn a_fresh_reading_is_wanted_only_when_it_could_change_a_send() {
+    let mut o = no_jitter();
+    o.outbox.high_water_mark = 100;
+    let mut sim = Sim::new(o);
+    assert!(!sim.m.wants_reading(), "not open");
+    sim.open();
+    assert!(
+        !sim.m.wants_reading(),
+        "room: a reading could only lower the estimate"
+    );
+    for _ in 0..4 {
+        sim.send_text(&"x".repeat(30)).unwrap();
+    }
+    assert!(sim.m.wants_reading(), "120 >= 100: a reading may show room");
+    sim.input(Input::BufferedAmount { conn: 1, bytes: 0 });
+    assert!(!sim.m.wants_reading());
+    sim.input(Input::BufferedAmount {
+        conn: 1,
+        bytes: 100,
+    });
+    assert_eq!(sim.send_text("waits"), Ok(SendOutcome::Queued));
+    sim.input(Input::BufferedAmount { conn: 1, bytes: 99 });
+    assert_eq!(sim.m.queued_messages(), 0, "room again: it went");
+    sim.input(Input::BufferedAmount {
+        conn: 1,
+        bytes: 100,
+    });
+    sim.send_text("a").unwrap();
+    assert!(sim.m.wants_reading(), "a message waits");
+}

@@ -38,11 +38,11 @@ export function json_of(message) {
 }
 
 /**
+ * A received message, stamped now (epoch ms).
  * @param {unknown} data
- * @param {number} receivedAt
  */
-export function frozen_message(data, receivedAt) {
-  return Object.freeze({ data, receivedAt });
+export function frozen_message(data) {
+  return Object.freeze({ data, receivedAt: Date.now() });
 }
 
 /**

@@ -375,6 +375,13 @@ impl<M: Message> Machine<M> {
         self.socket.conn()
     }
 
+    /// Whether a fresh bufferedAmount reading could change what a send does now: the socket
+    /// is open and messages wait, or the estimate says there is no room. (While the estimate
+    /// shows room, a reading could only lower it: the send goes out either way.)
+    pub fn wants_reading(&self) -> bool {
+        matches!(self.socket, Socket::Open(_)) && (!self.outbox.is_empty() || !self.has_room())
+    }
+
     /// The id of the current socket if it is open.
     pub fn open_conn(&self) -> Option<ConnId> {
         match self.socket {

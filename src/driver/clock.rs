@@ -36,6 +36,11 @@ impl Clock {
         t
     }
 
+    /// The last reading [`Clock::now`] gave.
+    pub(super) fn last(&self) -> Millis {
+        self.last.get()
+    }
+
     /// A time of this clock as epoch milliseconds.
     pub(super) fn epoch(&self, t: Millis) -> f64 {
         (self.time_origin + t as f64).round()

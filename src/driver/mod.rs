@@ -125,12 +125,16 @@ impl Driver {
         self.shared.store.last_json_message()
     }
 
-    /// A user send: first a fresh bufferedAmount reading, then the core decides. What it
-    /// hands to the socket is handed before this returns.
+    /// A user send: a fresh bufferedAmount reading first if it could matter, then the core
+    /// decides. What it hands to the socket is handed before this returns.
     pub(crate) fn send(&self, message: JsMessage) -> Result<SendOutcome, OutboxFull> {
         let s = &self.shared;
         let now = s.clock.now();
-        let reading = s.machine.borrow().open_conn().and_then(|conn| {
+        let reading = {
+            let m = s.machine.borrow();
+            m.open_conn().filter(|_| m.wants_reading())
+        }
+        .and_then(|conn| {
             s.sockets
                 .buffered_amount(conn)
                 .map(|bytes| Input::BufferedAmount { conn, bytes })
@@ -196,7 +200,12 @@ impl Shared {
         if self.released.get() {
             return;
         }
-        let now = self.clock.now();
+        // A received message starts no timer: the core does not need a fresh clock reading
+        // for it (the last one keeps `now` monotonic), which saves a call per message.
+        let now = match input {
+            Input::Message { .. } => self.clock.last(),
+            _ => self.clock.now(),
+        };
         self.machine.borrow_mut().handle(now, input);
         self.pump();
     }

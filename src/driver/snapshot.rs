@@ -20,7 +20,8 @@ use crate::core::{Machine, Millis, Status};
 #[wasm_bindgen(module = "/js/src/driver.js")]
 extern "C" {
     fn json_of(message: &JsValue) -> JsValue;
-    fn frozen_message(data: &JsValue, received_at: f64) -> JsValue;
+    /// `{ data, receivedAt }`, stamped now.
+    fn frozen_message(data: &JsValue) -> JsValue;
     /// "connecting" | "connected" | "reconnecting" | "closed", by [`status_index`].
     pub(crate) fn status_name(status: u8) -> JsValue;
     #[allow(clippy::too_many_arguments)]
@@ -114,7 +115,7 @@ impl Inner {
 impl Store {
     /// Keeps a received message as the last one; returns its `{ data, receivedAt }` object.
     pub(super) fn record_message(&self, data: &JsValue) -> JsValue {
-        let object = frozen_message(data, js_sys::Date::now());
+        let object = frozen_message(data);
         let mut inner = self.inner.borrow_mut();
         inner.message_seq += 1;
         inner.last_message = Some(object.clone());
