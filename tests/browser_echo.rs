@@ -309,9 +309,29 @@ async fn on_message_gets_the_events_own_data() {
     let (text, bin) = (seen.borrow()[0].clone(), seen.borrow()[1].clone());
     assert!(get(&text, "data").is_string());
     assert!(get(&bin, "data").is_instance_of::<js_sys::ArrayBuffer>());
-    // The snapshot and lastMessage hand out the same object; its JSON is parsed once.
+    // The snapshot and lastMessage hand out the same object.
     assert!(Object::is(&conn.last_message(), &bin));
+    assert!(Object::is(&get(&conn.get_snapshot(), "lastMessage"), &bin));
     assert!(conn.last_json_message().is_null());
+
+    // lastJsonMessage parses on first use, once, whoever asks.
+    let count_parses = js_sys::Function::new_no_args(
+        "const original = JSON.parse; globalThis.__parses = 0; \
+         JSON.parse = function (...a) { globalThis.__parses++; return original.apply(this, a); }; \
+         return () => { JSON.parse = original; return globalThis.__parses; };",
+    );
+    let restore: js_sys::Function = count_parses.call0(&JsValue::NULL).unwrap().into();
+    conn.send_message(s(r#"{"n":2}"#)).unwrap();
+    wait_for("3 echoes", 5000.0, || seen.borrow().len() == 3).await;
+    let parses_before = restore.call0(&JsValue::NULL).unwrap().as_f64().unwrap();
+    assert_eq!(parses_before, 0.0, "nothing parsed before anyone asks");
+    let restore: js_sys::Function = count_parses.call0(&JsValue::NULL).unwrap().into();
+    for _ in 0..3 {
+        assert_eq!(num(&conn.last_json_message(), "n"), 2.0);
+        assert_eq!(num(&get(&conn.get_snapshot(), "lastJsonMessage"), "n"), 2.0);
+    }
+    let parses = restore.call0(&JsValue::NULL).unwrap().as_f64().unwrap();
+    assert_eq!(parses, 1.0, "parsed once");
     conn.close(None, None).unwrap();
     drop(conn);
 }

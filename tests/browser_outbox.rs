@@ -200,3 +200,45 @@ async fn outbox_full_throws_outbox_full_error_and_queues_nothing() {
     assert_eq!(snapshot_num(&conn, "queuedBytes"), 8.0);
     drop(conn);
 }
+
+/// The wasm module's linear memory, in bytes.
+fn wasm_memory_bytes() -> f64 {
+    num(&get(&wasm_bindgen::memory(), "buffer"), "byteLength")
+}
+
+#[wasm_bindgen_test]
+async fn queued_messages_stay_in_js_memory_not_in_the_wasm_module() {
+    const SIZE: usize = 64 * 1024;
+    const COUNT: usize = 128; // 8 MiB queued
+    let sc = scope("wasm-memory");
+    let log = Log::default();
+    let outbox = obj(&[
+        ("maxBytes", n(16.0 * 1024.0 * 1024.0)),
+        ("maxMessages", n(10_000.0)),
+    ]);
+    let before = wasm_memory_bytes();
+    let conn = open(&sc, &log, &[("outbox", outbox.into())]);
+    for i in 0..COUNT {
+        let data = js_sys::Uint8Array::new_with_length(SIZE as u32);
+        data.fill(i as u8, 0, SIZE as u32);
+        assert_eq!(
+            conn.send_message(data.into()).unwrap().as_string().unwrap(),
+            "queued"
+        );
+    }
+    assert_eq!(snapshot_num(&conn, "queuedBytes"), (SIZE * COUNT) as f64);
+    let grown = wasm_memory_bytes() - before;
+    console_log!(
+        "wasm memory grew by {grown} bytes for {} queued bytes",
+        SIZE * COUNT
+    );
+    assert!(
+        grown <= 256.0 * 1024.0,
+        "the wasm memory grew by {grown} bytes while 8 MiB were queued"
+    );
+    wait_status(&conn, "connected", 5000.0).await;
+    wait_received(&sc, COUNT, 20_000).await;
+    assert_eq!(received(&sc).await.len(), COUNT);
+    conn.close(None, None).unwrap();
+    drop(conn);
+}

@@ -83,3 +83,14 @@ test('copyPayload copies binary data, so the caller may reuse its buffer', () =>
   assert.equal(copyPayload('text'), 'text');
   assert.throws(() => copyPayload(42), TypeError);
 });
+
+test('byteLength is the exact UTF-8 length send() puts on the wire, without encoding', () => {
+  const encoder = new TextEncoder(); // encodes lone surrogates as U+FFFD, as WebSocket.send does
+  const samples = ['', 'a', 'é', '€', '😀', 'a😀b', '\ud800', '\udc00x', 'x\ud83d', '\ud83d\ude00\ud83d', 'ß'.repeat(100)];
+  for (let i = 0; i < 200; i++) {
+    let s = '';
+    for (let j = 0; j < 20; j++) s += String.fromCharCode([0x41, 0xe9, 0x20ac, 0xd83d, 0xde00, 0x7ff, 0x800, 0xffff][(i * 7 + j * 3) % 8]);
+    samples.push(s);
+  }
+  for (const s of samples) assert.equal(byteLength(s), encoder.encode(s).length, JSON.stringify(s));
+});
