@@ -152,7 +152,9 @@ async function echoRaw(url, n, size) {
   const done = deferred();
   let got = 0;
   ws.onmessage = (e) => {
-    if (++got === n) done.resolve(e.data);
+    // Every handler reads the data, as any app does (the SDK reads it for every message).
+    const data = e.data;
+    if (++got === n) done.resolve(data);
   };
   const t0 = performance.now();
   for (let i = 0; i < n; i++) ws.send(msgs[i]);
@@ -172,7 +174,8 @@ async function echoSdk(v, url, n, size) {
   const done = deferred();
   let got = 0;
   sink.fn = (m) => {
-    if (++got === n) done.resolve(m.data);
+    const data = m.data;
+    if (++got === n) done.resolve(data);
   };
   const results = counter();
   const t0 = performance.now();
@@ -199,7 +202,9 @@ async function recvRaw(url, control, scope, n) {
   const done = deferred();
   let got = 0;
   ws.onmessage = (e) => {
-    if (++got === n) done.resolve(e.data);
+    // Every handler reads the data, as any app does (the SDK reads it for every message).
+    const data = e.data;
+    if (++got === n) done.resolve(data);
   };
   const t0 = performance.now();
   const asked = burst(control, scope, n);
@@ -217,7 +222,8 @@ async function recvSdk(v, url, control, scope, n) {
   const done = deferred();
   let got = 0;
   sink.fn = (m) => {
-    if (++got === n) done.resolve(m.data);
+    const data = m.data;
+    if (++got === n) done.resolve(data);
   };
   const t0 = performance.now();
   const asked = burst(control, scope, n);
