@@ -5,18 +5,9 @@ use wasm_bindgen::prelude::*;
 use crate::core::{CloseError, OptionError};
 use crate::driver::describe;
 
-/// `a + b + c`, without core::fmt.
-pub(super) fn concat(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        s.push_str(p);
-    }
-    s
-}
-
 /// `text (got <value>)`.
 fn with_got(text: &str, got: &JsValue) -> String {
-    concat(&[text, " (got ", &describe(got), ")"])
+    [text, " (got ", &describe(got), ")"].concat()
 }
 
 pub(super) fn type_error(text: &str, got: &JsValue) -> JsValue {
@@ -30,7 +21,7 @@ pub(super) fn range_error(text: &str, got: &JsValue) -> JsValue {
 /// A rule of the core's `Options::validate` that the options broke.
 pub(super) fn option_error(e: &OptionError) -> JsValue {
     range_error(
-        &concat(&["invalid option ", e.field, ": ", e.message]),
+        &["invalid option ", e.field, ": ", e.message].concat(),
         &JsValue::from_f64(e.got),
     )
 }

@@ -19,7 +19,7 @@ mod errors;
 mod options;
 mod types;
 
-use errors::{close_error, concat, range_error, type_error};
+use errors::{close_error, range_error, type_error};
 use options::parse_options;
 
 #[wasm_bindgen(module = "/js/src/driver.js")]
@@ -47,7 +47,7 @@ impl Connection {
     ) -> Result<Connection, JsValue> {
         let url = if let Some(s) = url.as_string() {
             if let Some(problem) = check_ws_url(&s) {
-                return Err(js_sys::SyntaxError::new(&concat(&["invalid url: ", &problem])).into());
+                return Err(js_sys::SyntaxError::new(&["invalid url: ", &problem].concat()).into());
             }
             UrlSource::Fixed(s)
         } else if let Some(f) = url.dyn_ref::<Function>() {
@@ -114,11 +114,14 @@ impl Connection {
         let text: JsValue = match JSON::stringify(&value) {
             Err(e) => {
                 let why = describe_error(&e);
-                return Err(js_sys::TypeError::new(&concat(&[
-                    "sendJsonMessage: the value cannot be serialized to JSON (",
-                    &why,
-                    ")",
-                ]))
+                return Err(js_sys::TypeError::new(
+                    &[
+                        "sendJsonMessage: the value cannot be serialized to JSON (",
+                        &why,
+                        ")",
+                    ]
+                    .concat(),
+                )
                 .into());
             }
             Ok(s) => s.into(),

@@ -182,8 +182,7 @@ impl Shared {
         };
         match ws {
             Err(e) => {
-                let mut message = String::from("cannot create WebSocket: ");
-                message.push_str(&super::describe_error(&e));
+                let message = ["cannot create WebSocket: ", &super::describe_error(&e)].concat();
                 self.open_failed(conn, message)
             }
             Ok(ws) => {

@@ -30,31 +30,25 @@ pub(super) struct UrlResolver {
     pending: RefCell<Option<(ConnId, Live)>>,
 }
 
-/// `a + b + c`, without core::fmt.
-fn concat(parts: &[&str]) -> String {
-    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
-    for p in parts {
-        s.push_str(p);
-    }
-    s
-}
-
 /// Why a URL cannot be used for a WebSocket, or None when it can.
 pub(crate) fn check_ws_url(url: &str) -> Option<String> {
     match web_sys::Url::new(url) {
-        Err(_) => Some(concat(&["cannot parse URL \"", url, "\""])),
+        Err(_) => Some(["cannot parse URL \"", url, "\""].concat()),
         Ok(u) => {
             let scheme = u.protocol();
             if scheme == "ws:" || scheme == "wss:" {
                 None
             } else {
-                Some(concat(&[
-                    "URL \"",
-                    url,
-                    "\" has scheme \"",
-                    &scheme,
-                    "\"; only ws: and wss: are allowed",
-                ]))
+                Some(
+                    [
+                        "URL \"",
+                        url,
+                        "\" has scheme \"",
+                        &scheme,
+                        "\"; only ws: and wss: are allowed",
+                    ]
+                    .concat(),
+                )
             }
         }
     }
@@ -96,7 +90,7 @@ impl Shared {
             UrlSource::Fixed(url) => url.clone(),
             UrlSource::Function(f) => match f.call0(&JsValue::NULL) {
                 Err(e) => {
-                    let message = concat(&["url function threw: ", &describe_error(&e)]);
+                    let message = ["url function threw: ", &describe_error(&e)].concat();
                     return self.open_failed(conn, message);
                 }
                 Ok(v) => {
@@ -107,11 +101,12 @@ impl Shared {
                         return;
                     } else {
                         let kind = v.js_typeof().as_string().unwrap_or_default();
-                        let message = concat(&[
+                        let message = [
                             "url function returned ",
                             &kind,
                             ", expected a string or a Promise of one",
-                        ]);
+                        ]
+                        .concat();
                         return self.open_failed(conn, message);
                     }
                 }
@@ -138,7 +133,7 @@ impl Shared {
                 ),
                 (false, _) => {
                     let message =
-                        concat(&["url function's Promise rejected: ", &describe_error(&value)]);
+                        ["url function's Promise rejected: ", &describe_error(&value)].concat();
                     s.open_failed(conn, message);
                 }
             }
