@@ -267,17 +267,51 @@ describe('useWebSocket in Chromium', () => {
     await h.close();
   });
 
-  test('an invalid url or option is thrown to the nearest error boundary, and opens nothing', async () => {
-    const scope = uniqueScope('invalid');
+  test('an invalid url does not crash the tree: status closed, onError, snapshot.lastError; it opens nothing', async () => {
+    const scope = uniqueScope('badurl');
     const h = await harnessPage();
     await h.render([
-      { id: 'url', url: 'http://127.0.0.1/not-a-websocket-url' },
-      { id: 'option', url: wsUrl(scope), options: { reconnect: { jitter: 2 } } },
-    ]);
-    await waitFor(() => h.eval(() => Object.keys(window.harness.errors).length === 2), { what: 'both errors caught' });
+      { id: 'bad', url: 'ftp://127.0.0.1/not-a-websocket-url', sendOnMount: ['early'] },
+      { id: 'ok', url: wsUrl(scope) },
+    ], { strict: true });
+    await h.waitStatus('ok', 'connected');
+    await waitFor(() => h.eval(() => window.harness.probes.bad?.snapshot.lastError != null), { what: 'lastError' });
+    assert.deepEqual(await h.eval(() => window.harness.errors), {}, 'nothing reached an error boundary');
+    assert.equal(await h.status('bad'), 'closed');
+    assert.equal(await h.eval(() => window.harness.probes.bad.connection), null);
+    const lastError = await h.eval(() => {
+      const e = window.harness.probes.bad.snapshot.lastError;
+      return { name: e.name, message: e.message };
+    });
+    assert.equal(lastError.name, 'SyntaxError');
+    assert.match(lastError.message, /ftp/, 'the message quotes the url');
+    const log = (await h.log()).filter((e) => e.id === 'bad');
+    const errors = log.filter((e) => e.type === 'error');
+    assert.equal(errors.length, 1, 'onError is called once (StrictMode included)');
+    assert.match(errors[0].data, /SyntaxError.*ftp/);
+    assert.deepEqual(log.filter((e) => e.type === 'drop').map((e) => [e.data, e.reason]), [['early', 'released']],
+      'a message held before is reported dropped');
+    assert.equal(await h.eval(() => window.harness.probes.bad.sendMessage('later')), 'dropped');
+    assert.deepEqual(await h.eval(() => window.harness.history.bad), ['connecting', 'closed']);
+
+    // Fixing the url connects.
+    await h.render([{ id: 'bad', url: wsUrl(scope) }, { id: 'ok', url: wsUrl(scope) }], { strict: true });
+    await h.waitStatus('bad', 'connected');
+    assert.equal(await h.eval(() => window.harness.probes.bad.snapshot.lastError ?? null), null);
+    await waitOpen(scope, 2);
+    await h.render([]);
+    await waitOpen(scope, 0);
+    await h.close();
+  });
+
+  test('an invalid option is thrown to the nearest error boundary, and opens nothing', async () => {
+    const scope = uniqueScope('invalid');
+    const h = await harnessPage();
+    await h.render([{ id: 'option', url: wsUrl(scope), options: { reconnect: { jitter: 2 } } }]);
+    await waitFor(() => h.eval(() => Object.keys(window.harness.errors).length === 1), { what: 'the error caught' });
     const errors = await h.eval(() => window.harness.errors);
-    assert.match(errors.url.message, /url/i, 'the message names the url');
     assert.match(errors.option.message, /jitter/, 'the message names the field');
+    assert.equal((await h.log()).filter((e) => e.type === 'error').length, 0, 'not reported to onError');
     await sleep(200);
     assert.equal((await stats(scope)).attempts, 0);
     await h.render([]);
