@@ -4,11 +4,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { FIXTURES, PKG, ROOT } from '../test-support/helpers.mjs';
+import { PKG, ROOT } from '../test-support/helpers.mjs';
+import { tsConsumer } from '../test-support/fixtures.mjs';
 
 const run = promisify(execFile);
 const node = (args) => run(process.execPath, args, { cwd: ROOT, timeout: 30000 });
@@ -48,29 +47,16 @@ test('unsupported options throw at render, naming the option', async () => {
   assert.match(reconnect, /^TypeError: .*reconnect.*reconnectAttempts, reconnectInterval/);
 });
 
-let dir;
+let consumer;
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rws-compat-ts-'));
-  await cp(join(FIXTURES, 'compat-ts'), dir, { recursive: true });
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  await mkdir(join(dir, 'node_modules/@types'), { recursive: true });
-  await symlink(PKG, join(dir, 'node_modules/resilient-ws'), 'dir');
-  await symlink(join(ROOT, 'node_modules/react'), join(dir, 'node_modules/react'), 'dir');
-  await symlink(join(ROOT, 'node_modules/@types/react'), join(dir, 'node_modules/@types/react'), 'dir');
+  consumer = await tsConsumer('compat-ts');
 });
 after(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await consumer?.remove();
 });
 
 test("react-use-websocket's typed README usage compiles (strict) with only the import changed", async () => {
-  let result;
-  try {
-    const { stdout, stderr } = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: dir, timeout: 60000 });
-    result = { code: 0, output: stdout + stderr };
-  } catch (e) {
-    if (typeof e.code !== 'number') throw e;
-    result = { code: e.code, output: (e.stdout ?? '') + (e.stderr ?? '') };
-  }
-  assert.equal(result.output.trim(), '', 'no diagnostics');
-  assert.equal(result.code, 0);
+  const { code, output } = await consumer.tsc('-p', 'tsconfig.json');
+  assert.equal(output.trim(), '', 'no diagnostics');
+  assert.equal(code, 0);
 });

@@ -2,38 +2,22 @@
 // own README examples (fixtures/compat-app), bundled by Vite from the built package in pkg/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { build } from 'vite';
-import {
-  FIXTURES, PKG, control, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
-} from '../test-support/helpers.mjs';
+import { control, launchBrowser, openPage, received, sleep, stats, uniqueScope, waitFor, wsUrl } from '../test-support/helpers.mjs';
+import { serveFixtureApp, waitOpen } from '../test-support/fixtures.mjs';
 
 const R = { UNINSTANTIATED: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 };
 
 let browser;
 let site;
-let outDir;
 
 before(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'rws-compat-app-'));
-  await build({
-    root: join(FIXTURES, 'compat-app'),
-    configFile: false,
-    logLevel: 'warn',
-    esbuild: { jsx: 'automatic' },
-    resolve: { alias: [{ find: /^resilient-ws\/compat$/, replacement: join(PKG, 'compat.js') }] },
-    build: { outDir, emptyOutDir: true, minify: false, assetsInlineLimit: 0 },
-  });
-  site = await serveDir(outDir);
+  site = await serveFixtureApp('compat-app', { 'resilient-ws/compat': 'compat.js' });
   browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   await site?.close();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
 });
 
 /** A fresh page; `urls` become window.WS before anything renders. */
@@ -62,13 +46,6 @@ async function examplePage(urls) {
     },
   };
   return h;
-}
-
-async function waitOpen(scope, open, timeout = 5000) {
-  return waitFor(async () => {
-    const s = await stats(scope);
-    return s.open === open ? s : false;
-  }, { timeout, what: `${open} open socket(s) in ${scope}` });
 }
 
 describe('resilient-ws/compat: react-use-websocket README examples in Chromium', () => {

@@ -2,42 +2,22 @@
 // (fixtures/hook-app) is bundled by Vite from the built package in pkg/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { build } from 'vite';
 import {
-  FIXTURES, PKG, control, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
+  control, launchBrowser, openPage, received, sleep, stats, uniqueScope, waitFor, wsUrl,
 } from '../test-support/helpers.mjs';
+import { serveFixtureApp, waitOpen } from '../test-support/fixtures.mjs';
 
 let browser;
 let site;
-let outDir;
 
 before(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'rws-hook-app-'));
-  await build({
-    root: join(FIXTURES, 'hook-app'),
-    configFile: false,
-    logLevel: 'warn',
-    esbuild: { jsx: 'automatic' },
-    resolve: {
-      alias: [
-        { find: /^resilient-ws\/react$/, replacement: join(PKG, 'react.js') },
-        { find: /^resilient-ws$/, replacement: join(PKG, 'index.js') },
-      ],
-    },
-    // assetsInlineLimit 0: the .wasm is always its own file, as it is in real apps (it is far over 4 kB).
-    build: { outDir, emptyOutDir: true, minify: false, assetsInlineLimit: 0 },
-  });
-  site = await serveDir(outDir);
+  site = await serveFixtureApp('hook-app', { 'resilient-ws/react': 'react.js', 'resilient-ws': 'index.js' });
   browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   await site?.close();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
 });
 
 /** A fresh page with the harness loaded. */
@@ -59,14 +39,6 @@ async function harnessPage() {
     },
   };
   return h;
-}
-
-/** Waits until the server's open-socket count for `scope` is `open`, and returns its stats. */
-async function waitOpen(scope, open, timeout = 5000) {
-  return waitFor(async () => {
-    const s = await stats(scope);
-    return s.open === open ? s : false;
-  }, { timeout, what: `${open} open socket(s) in ${scope}` });
 }
 
 describe('useWebSocket in Chromium', () => {
