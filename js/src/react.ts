@@ -3,7 +3,8 @@
 // The hook is made of small steps, each a hook of its own:
 //   useLatest        the latest url and options, for callbacks and sends (never a dependency);
 //   connectionKey    what identifies the connection (url, protocols, share): a new key, a new one;
-//   useAcquire       creates or joins the Connection in an effect, lets go of it in the cleanup;
+//   useAcquire       an effect that `acquire`s the Connection (creates or joins it, once the
+//                    module is loaded) and releases it in the cleanup; an invalid url is `refuse`d;
 //   useSnapshot      subscribes to it (useSyncExternalStore);
 //   usePendingSends  sendMessage / sendJsonMessage, holding messages until the Connection exists.
 // They share one mutable `Slot` per component (the current attachment and the held messages).
@@ -226,10 +227,9 @@ function createConnection(
 }
 
 /**
- * Holds the Connection for `key` while the component is mounted: created (or joined) in an
- * effect once the WebAssembly module is loaded, let go of in the cleanup. Returns the
- * current attachment, or null while there is none. An invalid url gives a `Refused`
- * attachment (and onError); any other error is thrown to the error boundary.
+ * Holds the Connection for `key` while the component is mounted: acquired in an effect,
+ * released in its cleanup. Returns the current attachment, or null while there is none.
+ * An error other than a url's is thrown here, during rendering, to the error boundary.
  */
 function useAcquire(key: string | null, share: string | null, latest: { readonly current: Latest }, slot: Slot): Attachment | null {
   const [state, setState] = useState<Attachment | null>(null);
@@ -243,64 +243,9 @@ function useAcquire(key: string | null, share: string | null, latest: { readonly
       dropPending(slot.pending, latest.current.options);
       return;
     }
-    let cancelled = false;
-    let attached: Attached | null = null;
-    let letGo: () => void = noop;
-    const target: CallbackTarget = { active: true, callbacks: () => latest.current.options as Callbacks };
-
-    init().then(
-      () => {
-        if (cancelled) return;
-        let created: ReturnType<typeof createConnection>;
-        try {
-          created = createConnection(share, latest, target);
-        } catch (error) {
-          if (!isUrlError(error)) {
-            setFailure({ error });
-            return;
-          }
-          refuse(key, error);
-          return;
-        }
-        letGo = created.letGo;
-        attached = { key, connection: created.connection, detached: false, last: null };
-        slot.attached = attached;
-        flushPending(slot.pending, created.connection, target);
-        setState(attached);
-      },
-      (error: unknown) => {
-        if (!cancelled) setFailure({ error });
-      },
-    );
-
-    /** The url failed validation: status "closed", the error in the snapshot and to onError. */
-    function refuse(key: string, error: Error): void {
-      slot.gone = true;
-      dropPending(slot.pending, latest.current.options);
-      setState({ key, connection: null, snapshot: placeholder('closed' as ConnectionStatus, error) });
-      const onError = latest.current.options.onError as ((error: unknown) => void) | undefined;
-      if (typeof onError !== 'function') return;
-      try {
-        onError(error);
-      } catch (again) {
-        reportLater(again);
-      }
-    }
-
+    const hold = acquire(key, share, latest, slot, setState, (error) => setFailure({ error }));
     return () => {
-      cancelled = true;
-      if (attached !== null) {
-        attached.last = attached.connection.getSnapshot();
-        attached.detached = true;
-        if (slot.attached === attached) slot.attached = null;
-        try {
-          letGo();
-        } finally {
-          target.active = false;
-        }
-      } else {
-        target.active = false;
-      }
+      hold.release();
       // StrictMode and url changes run the next effect right after this cleanup, in the same
       // commit; only if none did is the hook really gone (unmounted, or url now null).
       queueMicrotask(() => {
@@ -313,6 +258,77 @@ function useAcquire(key: string | null, share: string | null, latest: { readonly
   }, [key]);
 
   return state !== null && state.key === key ? state : null;
+}
+
+/**
+ * Once the WebAssembly module is loaded (and unless released by then), creates or joins the
+ * Connection, hands it the held messages and reports it through `attach`. A url that fails
+ * validation is `refuse`d; any other error goes to `fail`. `release()` lets go of it.
+ */
+function acquire(
+  key: string,
+  share: string | null,
+  latest: { readonly current: Latest },
+  slot: Slot,
+  attach: (attachment: Attachment) => void,
+  fail: (error: unknown) => void,
+): { release(): void } {
+  let released = false;
+  let attached: Attached | null = null;
+  let letGo: () => void = noop;
+  const target: CallbackTarget = { active: true, callbacks: () => latest.current.options as Callbacks };
+
+  init().then(
+    () => {
+      if (released) return;
+      let created: ReturnType<typeof createConnection>;
+      try {
+        created = createConnection(share, latest, target);
+      } catch (error) {
+        if (isUrlError(error)) refuse(key, error, latest, slot, attach);
+        else fail(error);
+        return;
+      }
+      letGo = created.letGo;
+      attached = { key, connection: created.connection, detached: false, last: null };
+      slot.attached = attached;
+      flushPending(slot.pending, created.connection, target);
+      attach(attached);
+    },
+    (error: unknown) => {
+      if (!released) fail(error);
+    },
+  );
+
+  return {
+    release() {
+      released = true;
+      try {
+        if (attached !== null) {
+          attached.last = attached.connection.getSnapshot();
+          attached.detached = true;
+          if (slot.attached === attached) slot.attached = null;
+          letGo();
+        }
+      } finally {
+        target.active = false;
+      }
+    },
+  };
+}
+
+/** The url failed validation: no Connection, status "closed", the error in the snapshot and to onError. */
+function refuse(key: string, error: Error, latest: { readonly current: Latest }, slot: Slot, attach: (attachment: Attachment) => void): void {
+  slot.gone = true;
+  dropPending(slot.pending, latest.current.options);
+  attach({ key, connection: null, snapshot: placeholder('closed' as ConnectionStatus, error) });
+  const onError = latest.current.options.onError as ((error: unknown) => void) | undefined;
+  if (typeof onError !== 'function') return;
+  try {
+    onError(error);
+  } catch (again) {
+    reportLater(again);
+  }
 }
 
 /** The attachment's snapshot, re-rendering on every change; `fallback` while there is no Connection. */
