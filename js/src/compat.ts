@@ -83,8 +83,8 @@ export interface WebSocketHook<T = unknown> {
 }
 
 /** react-use-websocket's defaults where they differ from resilient-ws's. */
-export const DEFAULT_RECONNECT_LIMIT = 20;
-export const DEFAULT_RECONNECT_INTERVAL_MS = 5000;
+const DEFAULT_RECONNECT_LIMIT = 20;
+const DEFAULT_RECONNECT_INTERVAL_MS = 5000;
 const DEFAULT_HEARTBEAT = { message: 'ping', timeout: 60000, interval: 25000 };
 
 /** lastJsonMessage when the last message is not JSON (react-use-websocket's "static empty object"). */
@@ -376,8 +376,9 @@ function webSocketLike(
   retry: Retries,
 ): WebSocketLike {
   const current = () => live.current.connection === connection;
+  // react-use-websocket's text, as its proxy logs it.
   const refuse = () =>
-    console.error('Calling methods directly on a shared WebSocket is not supported: use the methods returned by useWebSocket.');
+    console.error('Calling methods directly on the websocket is not supported at this moment. You must use the methods returned by useWebSocket.');
   return {
     send(data) {
       if (shared) refuse();

@@ -4,7 +4,7 @@
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'vite';
 import { FIXTURES, PKG, ROOT, serveDir, stats, waitFor } from './helpers.mjs';
@@ -23,7 +23,7 @@ export async function serveFixtureApp(name, aliases) {
     resolve: {
       alias: Object.entries(aliases).map(([specifier, file]) => ({
         find: new RegExp(`^${specifier.replace(/[/.]/g, '\\$&')}$`),
-        replacement: join(PKG, file),
+        replacement: resolve(PKG, file),
       })),
     },
     // assetsInlineLimit 0: the .wasm is always its own file, as it is in real apps (it is far over 4 kB).

@@ -1,5 +1,9 @@
 // resilient-ws/compat in real headless Chromium, against the test server: react-use-websocket's
 // own README examples (fixtures/compat-app), bundled by Vite from the built package in pkg/.
+//
+// The same tests pass against react-use-websocket itself, which shows that they check its real
+// behaviour: RWS_COMPAT_REFERENCE=/path/to/node_modules/react-use-websocket/dist/index.js
+// (with react and react-dom resolvable from there) builds the examples with it instead.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { control, launchBrowser, openPage, received, sleep, stats, uniqueScope, waitFor, wsUrl } from '../test-support/helpers.mjs';
@@ -11,7 +15,7 @@ let browser;
 let site;
 
 before(async () => {
-  site = await serveFixtureApp('compat-app', { 'resilient-ws/compat': 'compat.js' });
+  site = await serveFixtureApp('compat-app', { 'resilient-ws/compat': process.env.RWS_COMPAT_REFERENCE || 'compat.js' });
   browser = await launchBrowser();
 });
 
@@ -150,12 +154,12 @@ describe('resilient-ws/compat: react-use-websocket README examples in Chromium',
     await sleep(300);
     assert.deepEqual(await received(scope), [], 'no message is sent');
     assert.equal(await h.readyState('SharedGetWebSocket'), R.OPEN, 'not closed');
-    assert.equal(h.errors.filter((e) => e.includes('shared WebSocket is not supported')).length, 2, 'an error is logged for each');
+    assert.equal(h.errors.filter((e) => e.includes('Calling methods directly on the websocket is not supported')).length, 2, 'an error is logged for each');
     await h.eval(() => window.harness.seen.SharedGetWebSocket.sendMessage('through the hook'));
     await waitFor(async () => (await received(scope)).includes('through the hook'), { what: 'sendMessage works' });
     await h.render([]);
     await waitOpen(scope, 0);
-    await h.close(['shared WebSocket is not supported']);
+    await h.close(['Calling methods directly on the websocket is not supported']);
   });
 
   test('Reconnecting: after a drop it reconnects within reconnectInterval (3 s); not after unmount', async () => {
