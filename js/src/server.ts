@@ -519,6 +519,15 @@ export class DeliveryServer<Req = unknown> {
     else console.error('resilient-ws/server:', err);
   }
 
+  /** Runs an app callback whose errors are only reported (they must not break the connection or reach `ws`). */
+  #callback(conn: Conn, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.#report(conn, e);
+    }
+  }
+
   #receive(conn: Conn, raw: RawData, isBinary: boolean): void {
     if (conn.closed) return;
     let frame: ClientFrame;
@@ -532,7 +541,7 @@ export class DeliveryServer<Req = unknown> {
     switch (frame.kind) {
       case 'raw':
         if (this.#ping && frame.data === this.#ping.ping) conn.transmit(this.#ping.pong);
-        else this.#options.onRawMessage?.(frame.data, this.#context(conn));
+        else this.#callback(conn, () => this.#options.onRawMessage?.(frame.data, this.#context(conn)));
         return;
       case 'hello':
         conn.helloSeen = true;
@@ -593,11 +602,12 @@ export class DeliveryServer<Req = unknown> {
         conn.ready = true;
       }),
     );
-    this.#options.onSession?.({ ...this.#context(conn), sid, resumed });
+    this.#callback(conn, () => this.#options.onSession?.({ ...this.#context(conn), sid, resumed }));
   }
 
   async #data(conn: Conn, seq: number, data: string | Uint8Array): Promise<void> {
-    const session = conn.session!;
+    const session = conn.session;
+    if (!session) return; // closed before its hello was processed
     await session.inbound.run(async () => {
       if (session.conn !== conn || conn.closed) return; // replaced or gone: the client resends what counts
       if (seq > session.lastIn + 1) return; // a gap: the client resends from it after reconnecting
@@ -630,7 +640,8 @@ export class DeliveryServer<Req = unknown> {
   }
 
   async #clientAck(conn: Conn, upto: number): Promise<void> {
-    const session = conn.session!;
+    const session = conn.session;
+    if (!session) return;
     await session.outbound.run(async () => {
       if (session.conn === conn) await this.store.trim(session.sid, upto);
     });

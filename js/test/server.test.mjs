@@ -465,6 +465,34 @@ describe('server edge cases', () => {
     }
   });
 
+  test('handle() wraps one connection, with its request; throwing callbacks are reported, the connection lives on', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await once(wss, 'listening');
+    const errors = [];
+    const seen = [];
+    const server = new DeliveryServer({
+      onMessage: (data, ctx) => seen.push([data, ctx.request.url]),
+      onSession: () => { throw new Error('onSession bug'); },
+      onRawMessage: () => { throw new Error('onRawMessage bug'); },
+      onError: (e, ctx) => errors.push([e.message, ctx.sid]),
+    });
+    wss.on('connection', (socket, request) => server.handle(socket, request));
+    try {
+      const p = await Peer.open(`ws://127.0.0.1:${wss.address().port}/room/7`);
+      p.send('not protocol');
+      const sid = newSid();
+      assert.deepEqual(await p.hello(sid), { t: 'welcome', out: 0, resumed: false });
+      p.sendData(1, 'x');
+      await p.until(isAck(1));
+      assert.deepEqual(seen, [['x', '/room/7']]);
+      assert.deepEqual(errors, [['onRawMessage bug', null], ['onSession bug', sid]]);
+      p.close();
+    } finally {
+      for (const c of wss.clients) c.terminate();
+      await new Promise((r) => wss.close(r));
+    }
+  });
+
   test('MemoryStore: a released session is forgotten after ttlMs; maxFrames evicts the oldest', async () => {
     const store = new MemoryStore({ ttlMs: 100, maxFrames: 2 });
     const srv = await startServer({ store });
