@@ -50,6 +50,14 @@ class Peer {
     return peer;
   }
 
+  /** A peer that has said hello (a new session unless `sid` is given); `welcome` is the answer. */
+  static async joined(url, sid = newSid(), delivered = 0) {
+    const peer = await Peer.open(url);
+    peer.sid = sid;
+    peer.welcome = await peer.hello(sid, delivered);
+    return peer;
+  }
+
   constructor(ws) {
     this.ws = ws;
     this.inbox = [];
@@ -157,9 +165,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('data frames are applied once each, in order, and acknowledged cumulatively', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     for (let s = 1; s <= 5; s++) p.sendData(s, `m${s}`);
     const acks = await p.until(isAck(5));
     assert.ok(acks.every((f) => f.t === 'a'), JSON.stringify(acks));
@@ -170,9 +177,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('a duplicate is acknowledged again and not applied; a gap is ignored', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     p.sendData(1, 'a');
     p.sendData(2, 'b');
     await p.until(isAck(2));
@@ -189,9 +195,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('a rejected message is nacked with the reason, counts as accepted, and is not applied again', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     p.sendData(1, 'ok');
     p.sendData(2, 'bad');
     p.sendData(3, 'ok too');
@@ -211,9 +216,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('binary frames both ways: 0x64, u64 big-endian seq, bytes', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     p.sendBinary(1, [1, 2, 3, 0, 255]);
     p.sendData(2, 'text');
     p.sendBinary(3, []);
@@ -234,9 +238,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('a large binary seq is encoded as u64 big-endian', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     const big = 2 ** 40 + 3;
     p.sendBinary(big, [1]); // a gap: ignored, but decoded without error
     await p.quiet(100);
@@ -248,9 +251,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('server messages: sequenced, kept until acknowledged (trimmed on the client ack), replayed on resume', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     for (const m of ['s1', 's2', 's3']) await srv.server.send(sid, m);
     assert.deepEqual(await p.next(), { t: 'd', s: 1, p: 's1' });
     assert.deepEqual(await p.next(), { t: 'd', s: 2, p: 's2' });
@@ -275,9 +277,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('a resume the server cannot serve starts afresh: frames trimmed away, or `in` beyond what was sent', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     p.sendData(1, 'x');
     await p.until(isAck(1));
     for (const m of ['a', 'b', 'c']) await srv.server.send(sid, m);
@@ -296,9 +297,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('client messages in flight across a drop are applied exactly once after the resend', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     for (let s = 1; s <= 20; s++) p.sendData(s, `m${s}`);
     await waitFor(() => appliedFor(sid).length >= 5, { what: 'some applied' });
     srv.dropAll();
@@ -314,9 +314,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('ctx.send from onMessage reaches the client, after the welcome, with its own seq', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     p.sendData(1, 'echo');
     const frames = await p.until((f) => f.t === 'd');
     assert.deepEqual(frames.at(-1), { t: 'd', s: 1, p: 'echo 1' });
@@ -325,9 +324,8 @@ describe('protocol client against the Node server (real ws sockets)', () => {
   });
 
   test('a second connection of the same session replaces the first (closed with 4000)', async () => {
-    const sid = newSid();
-    const p = await Peer.open(srv.url);
-    await p.hello(sid);
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
     p.sendData(1, 'one');
     await p.until(isAck(1));
     const q = await Peer.open(srv.url);
@@ -416,9 +414,8 @@ describe('server edge cases', () => {
       },
     });
     try {
-      const sid = newSid();
-      const p = await Peer.open(srv.url);
-      await p.hello(sid);
+      const p = await Peer.joined(srv.url);
+      const { sid } = p;
       p.sendData(1, 'x');
       assert.equal((await p.closed).code, 1011);
       assert.match(srv.errors[0].message, /database down/);
@@ -448,9 +445,8 @@ describe('server edge cases', () => {
       },
     });
     try {
-      const sid = newSid();
-      const p = await Peer.open(srv.url);
-      await p.hello(sid);
+      const p = await Peer.joined(srv.url);
+      const { sid } = p;
       const n = 200;
       for (let s = 1; s <= n; s++) p.sendData(s, String(s));
       const frames = await p.until(isAck(n), 10000);
@@ -497,9 +493,8 @@ describe('server edge cases', () => {
     const store = new MemoryStore({ ttlMs: 100, maxFrames: 2 });
     const srv = await startServer({ store });
     try {
-      const sid = newSid();
-      const p = await Peer.open(srv.url);
-      await p.hello(sid);
+      const p = await Peer.joined(srv.url);
+      const { sid } = p;
       for (const m of ['a', 'b', 'c']) await srv.server.send(sid, m);
       assert.deepEqual(store.load(sid), { lastIn: 0, outSeq: 3, trimmed: 1 });
       assert.deepEqual(store.frames(sid, 0).map((f) => f.data), ['b', 'c']);
@@ -558,6 +553,20 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
     });
   });
 
+  /** A page whose Connection({ delivery: true }) is open on the server; null (test skipped) without the delivery client. */
+  async function connectedPage(t) {
+    const probe = await openPage(browser, `${site.url}/`);
+    pages.push(probe);
+    await probe.page.waitForFunction(() => window.ready === true);
+    await probe.page.evaluate((url) => window.start(url), srv.url);
+    if (!(await probe.page.evaluate(() => typeof window.conn.sendWithAck === 'function'))) {
+      t.skip('the package in pkg/ has no delivery client yet (Connection.sendWithAck): merge main (the lead\'s client) and run `make pkg`');
+      return null;
+    }
+    await waitFor(() => probe.page.evaluate(() => window.conn.status === 'open'), { what: 'open' });
+    return probe;
+  }
+
   after(async () => {
     for (const p of pages) await p.page.close();
     await browser?.close();
@@ -567,16 +576,9 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
   });
 
   test('messages across abrupt server-side socket terminations arrive exactly once, in order, both ways', async (t) => {
-    const probe = await openPage(browser, `${site.url}/`);
-    pages.push(probe);
+    const probe = await connectedPage(t);
+    if (!probe) return;
     const { page } = probe;
-    await page.waitForFunction(() => window.ready === true);
-    await page.evaluate((url) => window.start(url), srv.url);
-    if (!(await page.evaluate(() => typeof window.conn.sendWithAck === 'function'))) {
-      t.skip('the package in pkg/ has no delivery client yet (Connection.sendWithAck): merge main (the lead\'s client) and run `make pkg`');
-      return;
-    }
-    await waitFor(() => page.evaluate(() => window.conn.status === 'open'), { what: 'open' });
     const n = 300;
     // Send in bursts, killing the server side of the socket in the middle of each burst.
     const sent = page.evaluate(async (count) => {
@@ -605,15 +607,9 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
   });
 
   test('a rejected message reaches the page as a drop with the server\'s reason', async (t) => {
-    const probe = await openPage(browser, `${site.url}/`);
-    pages.push(probe);
+    const probe = await connectedPage(t);
+    if (!probe) return;
     const { page } = probe;
-    await page.waitForFunction(() => window.ready === true);
-    await page.evaluate((url) => window.start(url), srv.url);
-    if (!(await page.evaluate(() => typeof window.conn.sendWithAck === 'function'))) {
-      t.skip('the package in pkg/ has no delivery client yet: merge main and run `make pkg`');
-      return;
-    }
     const outcome = await page.evaluate(() =>
       window.conn.sendWithAck('reject me').then(() => 'acked', (e) => `rejected: ${e.reason}`),
     );
