@@ -4,9 +4,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DeliveryServer, MemoryStore, ProtocolError, Rejection } from '../../pkg/server.js';
 import { PKG, launchBrowser, openPage, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
@@ -140,6 +141,24 @@ class Peer {
 }
 
 const isAck = (s) => (f) => f.t === 'a' && f.s === s;
+
+test('the package\'s "./server" export resolves to pkg/server.js, which imports nothing (no ws, no wasm glue, no React)', async () => {
+  const source = await readFile(join(PKG, 'server.js'), 'utf8');
+  assert.deepEqual(source.match(/^\s*import[\s{*'"]|^\s*export\s[^;]*\sfrom\s|\bimport\s*\(|\brequire\s*\(/gm), null);
+  const manifest = JSON.parse(await readFile(join(PKG, 'package.json'), 'utf8'));
+  assert.deepEqual(manifest.exports['./server'], { types: './server.d.ts', import: './server.js', default: './server.js' });
+  const dir = await mkdtemp(join(tmpdir(), 'rws-server-consumer-'));
+  try {
+    await mkdir(join(dir, 'node_modules'));
+    await symlink(PKG, join(dir, 'node_modules/resilient-ws'), 'dir');
+    await writeFile(join(dir, 'main.mjs'), "export * from 'resilient-ws/server';\n");
+    const m = await import(pathToFileURL(join(dir, 'main.mjs')).href);
+    assert.deepEqual(Object.keys(m).sort(), ['DeliveryServer', 'MemoryStore', 'ProtocolError', 'Rejection']);
+    assert.equal(m.DeliveryServer, DeliveryServer);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 describe('protocol client against the Node server (real ws sockets)', () => {
   let srv;
