@@ -172,8 +172,9 @@ describe('resilient-ws/compat: react-use-websocket README examples in Chromium',
     await waitFor(async () => (await stats(scope)).opened === 2, { timeout: 5000, what: 'reconnected' });
     assert.ok(Date.now() - t0 < 3500, 'within the interval');
     await h.waitReady('Reconnecting', R.OPEN);
-    const history = await h.history('Reconnecting');
-    assert.deepEqual(history.slice(0, 3), [R.CONNECTING, R.OPEN, R.CLOSED]);
+    // (react-use-websocket itself also passes through CLOSING as it replaces the socket: undocumented, not reproduced.)
+    const history = (await h.history('Reconnecting')).filter((state) => state !== R.CLOSING);
+    assert.deepEqual(history, [R.CONNECTING, R.OPEN, R.CLOSED, R.CONNECTING, R.OPEN]);
     await h.render([]);
     await waitOpen(scope, 0);
     await sleep(500);
@@ -272,6 +273,8 @@ describe('resilient-ws/compat: react-use-websocket README examples in Chromium',
     await waitFor(async () => (await received(scope)).length >= 2, { what: 'the kept messages' });
     await sleep(200);
     assert.deepEqual(await received(scope), ['kept', '{"kept":true}']);
+    await h.eval(() => window.harness.seen.Controlled.sendMessage('open, not kept', false));
+    await waitFor(async () => (await received(scope)).length === 3, { what: 'keep=false while open is sent' });
     await h.render('Controlled', { url: wsUrl(scope), connect: false });
     await waitOpen(scope, 0);
     assert.equal(await h.readyState('Controlled'), R.CLOSED, 'CLOSED once it was connected');
