@@ -11,7 +11,8 @@
 import { useCallback, useEffect, useInsertionEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { connectionOptions, reportLater, type CallbackTarget, type Callbacks } from './callbacks.js';
 import { init } from './init.js';
-import { copyPayload, PendingMessages, type Payload, type PendingLimits } from './pending.js';
+import { dropError } from './messages.js';
+import { copyPayload, PendingMessages, type AckWaiter, type Payload, type PendingLimits } from './pending.js';
 import { Connection } from './resilient_ws.js';
 import { shareKey, SharedConnections } from './shared.js';
 import type { ConnectionOptions, ConnectionSnapshot, ConnectionStatus, Message, SendData, SendResult } from './types.js';
@@ -45,6 +46,13 @@ export interface UseWebSocketResult<T = unknown> {
   sendMessage: (data: SendData) => SendResult;
   /** JSON.stringify, then sendMessage. Throws, holding nothing, if the value cannot be serialized. Stable. */
   sendJsonMessage: (value: unknown) => SendResult;
+  /**
+   * With `delivery` on: sends as sendMessage (held the same way before the connection exists)
+   * and resolves once the server acknowledged the message, or rejects with a `DropError`
+   * (`reason` "overflow", "full", "released" or "rejected", `detail` the server's reason).
+   * Without `delivery` it rejects with a TypeError. Stable.
+   */
+  sendWithAck: (data: SendData) => Promise<void>;
   lastMessage: Message | null;
   /** The parsed JSON of the last text message (null when it was not JSON), typed as `T` (unchecked). */
   lastJsonMessage: T | null;
@@ -102,6 +110,8 @@ function placeholder(status: ConnectionStatus, lastError: Error | null = null): 
     queuedBytes: 0,
     bufferedAmount: 0,
     lastClose: null,
+    unackedMessages: 0,
+    resumed: null,
     lastError,
   }) as UseWebSocketSnapshot;
 }
@@ -147,20 +157,21 @@ export function useWebSocket<T = unknown>(
   const { key, share } = connectionKey(url, options);
   const attachment = useAcquire(key, share, latest, slot);
   const snapshot = useSnapshot(attachment, url === null ? CLOSED : CONNECTING);
-  const { sendMessage, sendJsonMessage } = usePendingSends(latest, slot);
+  const { sendMessage, sendJsonMessage, sendWithAck } = usePendingSends(latest, slot);
 
   const connection = attachment === null ? null : attachment.connection;
   return useMemo(
     () => ({
       sendMessage,
       sendJsonMessage,
+      sendWithAck,
       lastMessage: snapshot.lastMessage,
       lastJsonMessage: snapshot.lastJsonMessage as T | null,
       status: snapshot.status,
       snapshot,
       connection,
     }),
-    [sendMessage, sendJsonMessage, snapshot, connection],
+    [sendMessage, sendJsonMessage, sendWithAck, snapshot, connection],
   );
 }
 
@@ -362,19 +373,39 @@ function useSnapshot(attachment: Attachment | null, fallback: UseWebSocketSnapsh
 function usePendingSends(
   latest: { readonly current: Latest },
   slot: Slot,
-): Pick<UseWebSocketResult, 'sendMessage' | 'sendJsonMessage'> {
-  const sendMessage = useCallback((data: SendData): SendResult => {
-    const current = slot.attached;
-    if (current !== null && !current.detached) return current.connection.sendMessage(data);
+): Pick<UseWebSocketResult, 'sendMessage' | 'sendJsonMessage' | 'sendWithAck'> {
+  /** Held until the Connection exists, or dropped when there will be none. */
+  const hold = useCallback((data: SendData, ack?: AckWaiter): SendResult => {
     const payload = copyPayload(data);
     const { url, options } = latest.current;
     if (url === null || slot.gone) {
       reportDrop(options, payload);
+      ack?.reject(dropError('released'));
       return 'dropped' as SendResult;
     }
-    return slot.pending.push(payload, options.outbox as PendingLimits | undefined, (dropped, reason) =>
-      reportDrop(options, dropped, reason),
+    return slot.pending.push(
+      payload,
+      options.outbox as PendingLimits | undefined,
+      (dropped, reason) => reportDrop(options, dropped, reason),
+      ack,
     ) as SendResult;
+  }, []);
+
+  const sendMessage = useCallback((data: SendData): SendResult => {
+    const current = slot.attached;
+    if (current !== null && !current.detached) return current.connection.sendMessage(data);
+    return hold(data);
+  }, []);
+
+  const sendWithAck = useCallback((data: SendData): Promise<void> => {
+    const current = slot.attached;
+    if (current !== null && !current.detached) return current.connection.sendWithAck(data);
+    if (!latest.current.options.delivery) {
+      return Promise.reject(new TypeError('sendWithAck needs the delivery option: useWebSocket(url, { delivery: true })'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      hold(data, { resolve, reject });
+    });
   }, []);
 
   const sendJsonMessage = useCallback(
@@ -387,7 +418,7 @@ function usePendingSends(
     },
     [sendMessage],
   );
-  return { sendMessage, sendJsonMessage };
+  return { sendMessage, sendJsonMessage, sendWithAck };
 }
 
 /** The url to give the Connection: a string as is; a function through the latest one. */
@@ -406,16 +437,21 @@ function reportDrop(options: UseWebSocketOptions, data: Payload, reason: string 
 }
 
 function dropPending(pending: PendingMessages, options: UseWebSocketOptions): void {
-  for (const data of pending.take()) reportDrop(options, data);
+  for (const { data, ack } of pending.takeHeld()) {
+    reportDrop(options, data);
+    ack?.reject(dropError('released'));
+  }
 }
 
 /** Hands the held messages to the new connection, in order; what it refuses is reported, not lost. */
 function flushPending(pending: PendingMessages, connection: Connection, target: CallbackTarget): void {
-  for (const data of pending.take()) {
+  for (const { data, ack } of pending.takeHeld()) {
     try {
-      connection.sendMessage(data);
+      if (ack === undefined) connection.sendMessage(data);
+      else connection.sendWithAck(data).then(ack.resolve, ack.reject);
     } catch {
       if (target.active) reportDrop(target.callbacks() as UseWebSocketOptions, data, 'full');
+      ack?.reject(dropError('full'));
     }
   }
 }
