@@ -86,6 +86,7 @@ export interface WebSocketHook<T = unknown> {
 const DEFAULT_RECONNECT_LIMIT = 20;
 const DEFAULT_RECONNECT_INTERVAL_MS = 5000;
 const DEFAULT_HEARTBEAT = { message: 'ping', timeout: 60000, interval: 25000 };
+const HEARTBEAT_KEYS = ['message', 'returnMessage', 'timeout', 'interval'];
 
 /** lastJsonMessage when the last message is not JSON (react-use-websocket's "static empty object"). */
 const UNPARSABLE_JSON_OBJECT = Object.freeze({});
@@ -286,6 +287,11 @@ function reconnectOptions(o: Options): false | Record<string, number> {
 function heartbeatOptions(h: Options['heartbeat']): undefined | Record<string, unknown> {
   if (h === undefined || h === false) return undefined;
   const o: HeartbeatOptions = h === true ? {} : h;
+  for (const key of Object.keys(o)) {
+    if (!HEARTBEAT_KEYS.includes(key)) {
+      throw new TypeError(`resilient-ws/compat: unknown option heartbeat.${key}: expected one of ${HEARTBEAT_KEYS.join(', ')}`);
+    }
+  }
   const message = typeof o.message === 'function' ? o.message() : (o.message ?? DEFAULT_HEARTBEAT.message);
   return {
     intervalMs: o.interval ?? DEFAULT_HEARTBEAT.interval,
