@@ -301,6 +301,8 @@ function heartbeatOptions(h: Options['heartbeat']): undefined | Record<string, u
   };
 }
 
+type Reconnectable = { readonly status: string; reconnect(): void };
+
 interface Retries {
   /** shouldReconnect for the Connection: after an error with retryOnError, or as the user's shouldReconnect says. */
   decide(info: CloseInfo): boolean;
@@ -311,7 +313,7 @@ interface Retries {
   /** The user closed through getWebSocket(): no retry. */
   userClosed(): void;
   /** The current Connection; returns the cleanup (cancels a scheduled retry). */
-  attach(connection: { reconnect(): void } | null): () => void;
+  attach(connection: Reconnectable | null): () => void;
 }
 
 /** react-use-websocket's reconnect policy, per component. */
@@ -326,7 +328,7 @@ function createRetries(latest: { readonly current: Options }): Retries {
   let byUser = false;
   let count = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let connection: { reconnect(): void } | null = null;
+  let connection: Reconnectable | null = null;
   const retries: Retries = {
     decide(info) {
       const errored = sawError;
@@ -354,7 +356,8 @@ function createRetries(latest: { readonly current: Options }): Retries {
       clearTimeout(timer);
       timer = setTimeout(() => {
         count++;
-        connection?.reconnect();
+        // In share mode every component schedules a retry: the first one due reconnects.
+        if (connection?.status === 'closed') connection.reconnect();
       }, delay);
     },
     userClosed() {

@@ -282,6 +282,21 @@ describe('resilient-ws/compat: react-use-websocket README examples in Chromium',
     await h.close();
   });
 
+  test('share with a function reconnectInterval: one socket, and one retry for all after a drop', async () => {
+    const scope = uniqueScope('sharedretry');
+    const h = await examplePage({ first: wsUrl(scope) });
+    await h.render(['Controlled', 'Controlled'], { url: wsUrl(scope), options: { share: true }, retryEveryMs: 300 });
+    await h.waitReady('Controlled', R.OPEN);
+    await control(`/drop?scope=${scope}`);
+    await waitFor(async () => (await stats(scope)).opened === 2, { what: 'reconnected' });
+    await sleep(600);
+    assert.deepEqual(await stats(scope).then((s) => [s.attempts, s.open]), [2, 1]);
+    await h.waitReady('Controlled', R.OPEN);
+    await h.render([]);
+    await waitOpen(scope, 0);
+    await h.close();
+  });
+
   test('retryOnError: retries after errors, reconnectAttempts times, then onReconnectStop', async () => {
     const scope = uniqueScope('retry');
     const h = await examplePage({ first: wsUrl(scope) });
