@@ -10,6 +10,8 @@ import { control, launchBrowser, openPage, received, sleep, stats, uniqueScope, 
 import { serveFixtureApp, waitOpen } from '../test-support/fixtures.mjs';
 
 const R = { UNINSTANTIATED: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 };
+/** Where resilient-ws/compat deliberately differs (README, "What differs"): not run against the reference. */
+const OURS_ONLY = { skip: process.env.RWS_COMPAT_REFERENCE ? 'resilient-ws behaviour, not react-use-websocket\'s' : false };
 
 let browser;
 let site;
@@ -321,5 +323,40 @@ describe('resilient-ws/compat: react-use-websocket README examples in Chromium',
     await control(`/refuse?ms=0&scope=${other}`);
     await h.render([]);
     await h.close(['503']);
+  });
+
+  test('differs: an invalid url does not throw: CLOSED, onError once, nothing opened', OURS_ONLY, async () => {
+    const h = await examplePage({});
+    await h.render('Controlled', { url: 'ftp://127.0.0.1/not-a-websocket' });
+    await waitFor(async () => (await h.log('Controlled')).length > 0, { what: 'onError' });
+    await sleep(200);
+    const log = await h.log('Controlled');
+    assert.equal(log.length, 1);
+    assert.equal(log[0][0], 'error');
+    assert.match(log[0][1], /SyntaxError.*ftp/);
+    assert.equal(await h.readyState('Controlled'), R.CLOSED);
+    assert.equal(await h.eval(() => window.harness.seen.Controlled.getWebSocket()), null);
+    assert.deepEqual(h.sockets, []);
+    await h.render([]);
+    await h.close();
+  });
+
+  test('differs: messages held before the connection are bounded (1000 by default), not an unbounded array', OURS_ONLY, async () => {
+    const h = await examplePage({});
+    await h.render('Controlled', { url: null });
+    await h.waitReady('Controlled', R.UNINSTANTIATED);
+    const outcome = await h.eval(() => {
+      const { sendMessage } = window.harness.seen.Controlled;
+      for (let i = 0; i < 1000; i++) sendMessage(`m${i}`);
+      try {
+        sendMessage('one too many');
+        return 'no error';
+      } catch (e) {
+        return e.name;
+      }
+    });
+    assert.equal(outcome, 'OutboxFullError');
+    await h.render([]);
+    await h.close();
   });
 });
