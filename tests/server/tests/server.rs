@@ -707,6 +707,16 @@ async fn delivery_open(
     (c, got)
 }
 
+/// Opens a new session `sid` on /delivery/<name> and has it apply "a" (seq 1, echoed as 1).
+async fn open_and_apply_a(server: &Server, name: &str, sid: &str) -> Client {
+    let (mut c, w) = delivery_open(server, name, sid, 0, 1).await;
+    assert_eq!(w, [welcome(0, false)]);
+    send_frame(&mut c, data(1, "a")).await;
+    assert_eq!(next_frame(&mut c).await, ack(1));
+    assert_eq!(next_frame(&mut c).await, echo(1, "a"));
+    c
+}
+
 async fn expect_reset(c: &mut Client) {
     match tokio::time::timeout(STEP, c.next()).await.expect("in time") {
         Some(Err(WsError::Io(_) | WsError::Protocol(_))) => {}
@@ -717,12 +727,7 @@ async fn expect_reset(c: &mut Client) {
 #[tokio::test]
 async fn delivery_applies_each_message_once_in_order_acks_and_echoes_it() {
     let server = Server::start();
-    let (mut c, w) = delivery_open(&server, "d1", "A", 0, 1).await;
-    assert_eq!(w, [welcome(0, false)]);
-
-    send_frame(&mut c, data(1, "a")).await;
-    assert_eq!(next_frame(&mut c).await, ack(1));
-    assert_eq!(next_frame(&mut c).await, echo(1, "a"));
+    let mut c = open_and_apply_a(&server, "d1", "A").await;
     let bin = ClientFrame::Data {
         seq: 2,
         payload: Msg::Binary(b"abc".to_vec()),
@@ -773,10 +778,7 @@ async fn delivery_applies_each_message_once_in_order_acks_and_echoes_it() {
 #[tokio::test]
 async fn delivery_resumes_a_session_and_replays_what_the_client_did_not_acknowledge() {
     let server = Server::start();
-    let (mut c, _) = delivery_open(&server, "d2", "B", 0, 1).await;
-    send_frame(&mut c, data(1, "a")).await;
-    assert_eq!(next_frame(&mut c).await, ack(1));
-    assert_eq!(next_frame(&mut c).await, echo(1, "a"));
+    let mut c = open_and_apply_a(&server, "d2", "B").await;
     assert_eq!(
         server.get("/delivery/send?scope=delivery/d2&data=x").await,
         "{\"sessions\":1,\"connections\":1}"
@@ -829,11 +831,8 @@ async fn delivery_resumes_a_session_and_replays_what_the_client_did_not_acknowle
 #[tokio::test]
 async fn delivery_forget_loses_every_session_of_the_scope_and_drops_its_connections() {
     let server = Server::start();
-    let (mut c, _) = delivery_open(&server, "d3", "C", 0, 1).await;
+    let mut c = open_and_apply_a(&server, "d3", "C").await;
     let (mut keep, _) = delivery_open(&server, "d3-other", "C", 0, 1).await;
-    send_frame(&mut c, data(1, "a")).await;
-    assert_eq!(next_frame(&mut c).await, ack(1));
-    assert_eq!(next_frame(&mut c).await, echo(1, "a"));
     assert_eq!(
         server.get("/delivery/forget?scope=delivery/d3").await,
         "{\"forgotten\":1,\"dropped\":1}"
