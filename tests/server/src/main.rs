@@ -78,7 +78,7 @@
 //! ## The delivery protocol (`ws://127.0.0.1:<P>/delivery/<name>`)
 //!
 //! A connection whose path starts with `/delivery/` speaks resilient-ws's delivery protocol
-//! (`protocol/PROTOCOL.md`; the state machine of the `resilient-ws-protocol` crate). Its
+//! (`PROTOCOL.md` at the repository root; the state machine of the `resilient-ws-protocol` crate). Its
 //! scope is the whole path without the leading slash, as for any connection:
 //! `/delivery/t1` → scope `delivery/t1` (so `/received?scope=delivery/t1`). Each scope has its
 //! own session states, by session id, kept in memory while the server runs, whether or not a
@@ -86,15 +86,18 @@
 //!
 //! - The client's hello is answered with the welcome, then the replay of the session's
 //!   unacknowledged server data after the hello's `in` (`resumed:false`, `out:0` for an
-//!   unknown session or one that cannot replay).
+//!   unknown session or one that cannot replay, and again for a session answered
+//!   `resumed:false` from which no frame came since). The full rules are in the docs of
+//!   `resilient_ws_protocol::server`.
 //! - A new client message (seq = last accepted + 1) is **applied**: recorded in `/received`
 //!   (exactly the applied messages, once each, in order; text as a string, binary as
 //!   below) and counted in `received`, acknowledged at once (`{"t":"a","s":seq}`), then
 //!   echoed to the session as server data (text as text, binary as a binary data frame).
 //! - A new text message starting with `nack` is refused: `{"t":"n","s":seq,"e":"refused by
 //!   test server"}`, not applied, not recorded (it counts as accepted: not resent).
-//! - A duplicate (seq ≤ last accepted) is acknowledged again, not applied; a gap (seq > last
-//!   accepted + 1) is ignored. A client ack trims the session's replay buffer.
+//! - A duplicate (seq ≤ last accepted) is not applied: acknowledged again up to its own seq,
+//!   or refused again if it was refused. A gap (seq > last accepted + 1) is ignored. A client
+//!   ack trims the session's replay buffer.
 //! - The text `ping` is answered with `pong` (no protocol frame); other messages that are no
 //!   protocol frames, and data before the hello, are ignored.
 //! - Every control above works on delivery connections too. `/mute` makes a delivery

@@ -738,9 +738,9 @@ async fn delivery_applies_each_message_once_in_order_acks_and_echoes_it() {
         Message::Binary(b) => assert_eq!(&b[..], b"\x64\0\0\0\0\0\0\0\x02abc"),
         other => panic!("expected the binary echo, got {other:?}"),
     }
-    // A duplicate is acknowledged again, not applied; a gap is ignored.
+    // A duplicate is acknowledged again (up to its own seq), not applied; a gap is ignored.
     send_frame(&mut c, data(1, "a")).await;
-    assert_eq!(next_frame(&mut c).await, ack(2));
+    assert_eq!(next_frame(&mut c).await, ack(1));
     send_frame(&mut c, data(9, "gap")).await;
     // "ping" is no protocol frame: pong as ever.
     c.send(Message::text("ping")).await.unwrap();
@@ -757,6 +757,14 @@ async fn delivery_applies_each_message_once_in_order_acks_and_echoes_it() {
     send_frame(&mut c, data(4, "b")).await;
     assert_eq!(next_frame(&mut c).await, ack(4));
     assert_eq!(next_frame(&mut c).await, echo(3, "b"));
+    // The refusal is kept: a resent 3 is refused again, and a welcome's out stays below it.
+    send_frame(&mut c, data(3, "nack me")).await;
+    assert!(matches!(
+        next_frame(&mut c).await,
+        ServerFrame::Nack { seq: 3, .. }
+    ));
+    let (_c2, w) = delivery_open(&server, "d1", "A", 3, 1).await;
+    assert_eq!(w, [welcome(2, true)]);
 
     assert_eq!(
         server.get("/received?scope=delivery/d1").await,
@@ -765,9 +773,9 @@ async fn delivery_applies_each_message_once_in_order_acks_and_echoes_it() {
     );
     assert_eq!(
         server.get("/delivery/stats?scope=delivery/d1").await,
-        delivery_stats(1, 3, 1, 1, 1, 1, 0)
+        delivery_stats(1, 3, 2, 1, 1, 2, 1)
     );
-    assert_eq!(server.stats("delivery/d1").await, stats(1, 0, 1, 1, 3));
+    assert_eq!(server.stats("delivery/d1").await, stats(2, 0, 2, 2, 3));
     // Other scopes have their own sessions.
     assert_eq!(
         server.get("/delivery/stats?scope=delivery/other").await,
@@ -819,12 +827,21 @@ async fn delivery_resumes_a_session_and_replays_what_the_client_did_not_acknowle
     server.get("/wait?scope=delivery/d2&open=0").await;
     let (_c, w) = delivery_open(&server, "d2", "B", 4, 1).await;
     assert_eq!(w, [welcome(2, true)]);
-    // Claiming more than was sent starts afresh.
+    // Claiming more than was sent starts afresh. Until the client sends a frame, that fresh
+    // session is unconfirmed (the welcome may have been lost): afresh again.
     let (_c, w) = delivery_open(&server, "d2", "B", 5, 1).await;
     assert_eq!(w, [welcome(0, false)]);
+    let (mut c, w) = delivery_open(&server, "d2", "B", 0, 1).await;
+    assert_eq!(w, [welcome(0, false)]);
+    send_frame(&mut c, ClientFrame::Ack { upto: 0 }).await;
+    c.send(Message::text("ping")).await.unwrap();
+    assert_eq!(next_text(&mut c).await, "pong"); // the ack was read
+    server.get("/drop?scope=delivery/d2").await;
+    let (_c, w) = delivery_open(&server, "d2", "B", 0, 1).await;
+    assert_eq!(w, [welcome(0, true)]);
     assert_eq!(
         server.get("/delivery/stats?scope=delivery/d2").await,
-        delivery_stats(1, 2, 0, 0, 0, 4, 2)
+        delivery_stats(1, 2, 0, 0, 0, 6, 3)
     );
 }
 
