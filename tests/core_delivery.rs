@@ -400,9 +400,10 @@ fn delivery_options_are_validated() {
 // ---- property: a simulated server that drops, blackholes and restarts at any point ----
 
 mod property {
-    use std::collections::{BTreeSet, HashMap, VecDeque};
+    use std::collections::{HashMap, VecDeque};
 
     use proptest::prelude::*;
+    use resilient_ws_protocol::server::{Incoming, MemoryStore, Server, SessionStore};
     use resilient_ws_protocol::wire::ServerFrame as SF;
     use resilient_ws_protocol::wire::{decode_client, encode_server, ClientFrame as CF, Msg};
 
@@ -449,20 +450,10 @@ mod property {
         ]
     }
 
-    #[derive(Default)]
-    struct Session {
-        last_in: u64,
-        /// The seqs it refused: a nack can be lost with its socket (PROTOCOL.md).
-        refused: BTreeSet<u64>,
-        out_seq: u64,
-        replay: VecDeque<(u64, String)>,
-        /// A new session is confirmed by the client's first frame after its welcome.
-        confirmed: bool,
-    }
-
     struct World {
         sim: Sim,
-        sessions: HashMap<String, Session>,
+        /// The protocol crate's sans-IO server: the client core against the real server rules.
+        server: Server<MemoryStore>,
         /// The server's side of the current socket, and the session its hello named.
         srv: Option<(ConnId, Option<String>)>,
         to_server: VecDeque<Msg>,
@@ -495,7 +486,7 @@ mod property {
             o.connect_timeout_ms = 1_500;
             World {
                 sim: Sim::new(o),
-                sessions: HashMap::new(),
+                server: Server::new(MemoryStore::new()),
                 srv: None,
                 to_server: VecDeque::new(),
                 to_client: VecDeque::new(),
@@ -585,99 +576,36 @@ mod property {
             match frame {
                 CF::Hello { sid: s, inbound } => {
                     *sid = Some(s.clone());
-                    let known = self.sessions.get(&s).is_some_and(|x| {
-                        x.confirmed
-                            && inbound <= x.out_seq
-                            && x.replay
-                                .front()
-                                .is_none_or(|(first, _)| inbound + 1 >= *first)
-                    });
-                    if !known {
-                        // Start afresh. A stream the client cannot have seen (it says `in` 0)
-                        // is kept and replayed: it went to a session that was never confirmed.
-                        let kept = self.sessions.remove(&s).filter(|_| inbound == 0);
-                        let (out_seq, replay) =
-                            kept.map_or((0, VecDeque::new()), |x| (x.out_seq, x.replay));
-                        self.sessions.insert(
-                            s.clone(),
-                            Session {
-                                out_seq,
-                                replay,
-                                ..Session::default()
-                            },
-                        );
-                    }
-                    let session = &self.sessions[&s];
-                    // Never confirm a refusal the client may not have heard of.
-                    let out = session
-                        .refused
-                        .first()
-                        .map_or(session.last_in, |r| session.last_in.min(r - 1));
-                    let replay: Vec<(u64, String)> = session
-                        .replay
-                        .iter()
-                        .filter(|(seq, _)| *seq > inbound)
-                        .cloned()
-                        .collect();
-                    self.reply(SF::Welcome {
-                        out,
-                        resumed: known,
-                    });
-                    for (seq, p) in replay {
-                        self.reply(SF::Data {
-                            seq,
-                            payload: Msg::Text(p),
-                        });
+                    for frame in self.server.hello(&s, inbound).frames {
+                        self.reply(frame);
                     }
                 }
                 CF::Data { seq, payload } => {
                     let Some(s) = sid.clone() else { return };
-                    let session = self.sessions.get_mut(&s).unwrap();
-                    session.confirmed = true;
-                    if seq <= session.last_in {
-                        let frame = if session.refused.contains(&seq) {
-                            SF::Nack {
-                                seq,
-                                error: "refused".into(),
-                            }
-                        } else {
-                            // Up to this one only: never past a refusal not heard again yet.
-                            SF::Ack { upto: seq }
-                        };
-                        self.reply(frame);
-                        return;
-                    }
-                    if seq > session.last_in + 1 {
-                        return; // a gap: the client resends from it
-                    }
-                    session.last_in = seq;
                     let Msg::Text(p) = payload else {
                         panic!("binary")
                     };
-                    if p.ends_with('!') {
-                        session.refused.insert(seq);
-                        self.reply(SF::Nack {
-                            seq,
-                            error: "refused".into(),
-                        });
-                        return;
-                    }
-                    self.applied.push(p);
-                    if std::mem::take(&mut self.drop_after_apply) {
-                        self.kill_socket();
-                        return;
-                    }
-                    if ack_now {
-                        self.reply(SF::Ack { upto: seq });
+                    match self.server.receive(&s, seq) {
+                        Some(Incoming::Duplicate(frame)) => self.reply(frame),
+                        Some(Incoming::New(pending)) if p.ends_with('!') => {
+                            let nack = self.server.reject(&s, pending, "refused").unwrap();
+                            self.reply(nack);
+                        }
+                        Some(Incoming::New(pending)) => {
+                            let ack = self.server.accept(&s, pending).unwrap();
+                            self.applied.push(p);
+                            if std::mem::take(&mut self.drop_after_apply) {
+                                self.kill_socket();
+                            } else if ack_now {
+                                self.reply(ack);
+                            }
+                        }
+                        Some(Incoming::Gap) | None => {} // the client resends from the gap
                     }
                 }
                 CF::Ack { upto } => {
                     let Some(s) = sid.clone() else { return };
-                    let session = self.sessions.get_mut(&s).unwrap();
-                    session.confirmed = true;
-                    while session.replay.front().is_some_and(|(seq, _)| *seq <= upto) {
-                        session.replay.pop_front();
-                    }
+                    self.server.ack(&s, upto);
                 }
             }
         }
@@ -686,23 +614,17 @@ mod property {
             let Some(sid) = self.sim.m.session_id().map(str::to_owned) else {
                 return;
             };
-            let Some(session) = self.sessions.get_mut(&sid) else {
+            let p = format!("s{}", self.server_sent.len());
+            let Some(frame) = self.server.send(&sid, Msg::Text(p.clone())) else {
                 return; // no session yet: nothing to send to
             };
-            let p = format!("s{}", self.server_sent.len());
-            session.out_seq += 1;
-            let seq = session.out_seq;
-            session.replay.push_back((seq, p.clone()));
-            self.server_sent.push(p.clone());
+            self.server_sent.push(p);
             if self
                 .srv
                 .as_ref()
                 .is_some_and(|(_, s)| s.as_deref() == Some(sid.as_str()))
             {
-                self.reply(SF::Data {
-                    seq,
-                    payload: Msg::Text(p),
-                });
+                self.reply(frame);
             }
         }
 
@@ -741,7 +663,7 @@ mod property {
                 Op::Restart(keep) => {
                     self.kill_socket();
                     if !keep {
-                        self.sessions.clear();
+                        self.server.store_mut().clear();
                         self.lost_state = true;
                     }
                 }
@@ -769,7 +691,7 @@ mod property {
                             .sim
                             .m
                             .session_id()
-                            .and_then(|s| self.sessions.get(s))
+                            .and_then(|s| self.server.store().get(s))
                             .map_or(0, |s| s.out_seq);
                 if done {
                     return;
