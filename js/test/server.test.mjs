@@ -537,6 +537,7 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
   const pages = [];
   const sessions = [];
   const killAfter = new Set();
+  const raw = [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rws-server-page-'));
@@ -550,8 +551,9 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
         window.acked = [];
         window.dropped = [];
         window.resyncs = 0;
-        window.start = (url) => {
+        window.start = (url, extra) => {
           window.conn = new Connection(url, {
+            ...extra,
             delivery: true,
             reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
             onMessage: (m) => window.received.push(typeof m === 'string' ? m : m.data),
@@ -567,6 +569,7 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
     browser = await launchBrowser();
     srv = await startServer({
       onSession: ({ resumed }) => sessions.push(resumed),
+      onRawMessage: (data) => raw.push(data),
       onMessage: async (data, ctx) => {
         srv.applied.push(data);
         if (data === 'reject me') throw new Rejection('no thanks');
@@ -577,11 +580,11 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
   });
 
   /** A page whose Connection({ delivery: true }) is open on the server; null (test skipped) without the delivery client. */
-  async function connectedPage(t) {
+  async function connectedPage(t, extra = {}) {
     const probe = await openPage(browser, `${site.url}/`);
     pages.push(probe);
     await probe.page.waitForFunction(() => window.ready === true);
-    await probe.page.evaluate((url) => window.start(url), srv.url);
+    await probe.page.evaluate(([url, x]) => window.start(url, x), [srv.url, extra]);
     if (!(await probe.page.evaluate(() => typeof window.conn.sendWithAck === 'function'))) {
       t.skip('the package in pkg/ has no delivery client yet (Connection.sendWithAck): merge main (the lead\'s client) and run `make pkg`');
       return null;
@@ -639,5 +642,19 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
     );
     assert.equal(outcome, 'rejected: rejected');
     assert.deepEqual(await page.evaluate(() => window.dropped), [['reject me', 'rejected', 'no thanks']]);
+  });
+
+  test('the heartbeat\'s "ping" is answered "pong" while delivery is on: no reconnect, no raw message', async (t) => {
+    const probe = await connectedPage(t, { heartbeat: { intervalMs: 40, timeoutMs: 300 } });
+    if (!probe) return;
+    const before = sessions.length;
+    await sleep(800);
+    assert.equal(await probe.page.evaluate(() => window.conn.status), 'connected');
+    assert.equal(sessions.length, before, 'no new hello: the connection stayed up');
+    assert.deepEqual(raw, [], 'pings are answered, not passed on');
+    const outcome = await probe.page.evaluate(() => window.conn.sendWithAck('after pings').then(() => 'acked'));
+    assert.equal(outcome, 'acked');
+    assert.equal(await probe.page.evaluate(() => window.received.at(-1)), 'reply to after pings');
+    assert.deepEqual(probe.errors, []);
   });
 });
