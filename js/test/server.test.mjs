@@ -202,7 +202,7 @@ describe('protocol client against the Node server (real ws sockets)', () => {
     p.sendData(2, 'b');
     await p.until(isAck(2));
     p.sendData(1, 'a');
-    assert.deepEqual(await p.next(), { t: 'a', s: 2 }, 'duplicate: the ack repeats the last accepted seq');
+    assert.deepEqual(await p.next(), { t: 'a', s: 1 }, 'duplicate: acked again, up to its own seq');
     p.sendData(4, 'd'); // gap: 3 is missing
     await p.quiet();
     p.sendData(3, 'c');
@@ -224,14 +224,86 @@ describe('protocol client against the Node server (real ws sockets)', () => {
     assert.deepEqual(nack, { t: 'n', s: 2, e: 'bad is not allowed' });
     const ackOf1 = frames.findIndex((f) => f.t === 'a' && f.s >= 1);
     assert.ok(ackOf1 < frames.indexOf(nack), `acks of earlier messages go before the nack: ${JSON.stringify(frames)}`);
-    p.sendData(2, 'bad'); // resent: a duplicate now, only acknowledged
-    assert.deepEqual(await p.next(), { t: 'a', s: 3 });
+    // Resent: duplicates now. The refusal is kept and told again; the other is acked up to its own seq.
+    p.sendData(2, 'bad');
+    assert.deepEqual(await p.next(), nack);
+    p.sendData(1, 'ok');
+    assert.deepEqual(await p.next(), { t: 'a', s: 1 }, 'up to its own seq');
     p.close();
-    // The nacked seq is part of what the server reports as accepted.
+    // A new socket: the nack may have been lost with the old one, so the welcome's `out` stops
+    // before the kept refusal, and the client resends from there.
     const q = await Peer.open(srv.url);
-    assert.deepEqual(await q.hello(sid), { t: 'welcome', out: 3, resumed: true });
-    assert.deepEqual(appliedFor(sid).map(([s]) => s), [1, 2, 3], 'onMessage saw the rejected message once');
+    assert.deepEqual(await q.hello(sid), { t: 'welcome', out: 1, resumed: true });
+    q.sendData(2, 'bad');
+    q.sendData(3, 'ok too');
+    assert.deepEqual(await q.next(), nack);
+    assert.deepEqual(await q.next(), { t: 'a', s: 3 }, 'the ack of 3 comes after the nack of 2 on this socket');
+    q.sendData(4, 'new');
+    assert.deepEqual(await q.next(), { t: 'a', s: 4 });
+    assert.deepEqual(appliedFor(sid).map(([s]) => s), [1, 2, 3, 4], 'onMessage saw each message once, the refused one too');
     q.close();
+  });
+
+  test('a duplicate on a fresh socket is acked up to its own seq, not the last accepted', async () => {
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
+    for (let s = 1; s <= 5; s++) p.sendData(s, `m${s}`);
+    await p.until(isAck(5));
+    p.close();
+    const q = await Peer.open(srv.url);
+    assert.deepEqual(await q.hello(sid), { t: 'welcome', out: 5, resumed: true });
+    q.sendData(2, 'm2');
+    assert.deepEqual(await q.next(), { t: 'a', s: 2 });
+    q.close();
+  });
+
+  test('a fresh start is unconfirmed until the client\'s first frame after the welcome (a lost welcome)', async () => {
+    const store = srv.server.store;
+    // The welcome (resumed false) is lost: the socket dies before the client sends anything.
+    const open = srv.wss.clients.size;
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
+    assert.equal(store.load(sid).confirmed, false);
+    await srv.server.send(sid, 'early');
+    p.close();
+    await waitFor(() => srv.wss.clients.size === open, { what: 'server side closed' });
+    // Still unconfirmed: resumed false again. `in` 0: the buffered stream is kept and replayed.
+    const q = await Peer.open(srv.url);
+    assert.deepEqual(await q.hello(sid, 0), { t: 'welcome', out: 0, resumed: false });
+    assert.deepEqual(await q.next(), { t: 'd', s: 1, p: 'early' });
+    q.send({ t: 'a', s: 0 }); // the client's ack right after every welcome confirms it
+    await waitFor(() => store.load(sid).confirmed, { what: 'confirmed' });
+    q.sendData(1, 'x');
+    await q.until(isAck(1));
+    q.close();
+    // Confirmed now: a resume.
+    const r = await Peer.open(srv.url);
+    assert.deepEqual(await r.hello(sid, 1), { t: 'welcome', out: 1, resumed: true });
+    r.close();
+  });
+
+  test('an unconfirmed session with `in` > 0 restarts its server stream too', async () => {
+    const store = srv.server.store;
+    const open = srv.wss.clients.size;
+    const p = await Peer.joined(srv.url);
+    const { sid } = p;
+    p.sendData(1, 'x'); // confirms
+    await srv.server.send(sid, 'one');
+    await p.until((f) => f.t === 'd');
+    p.close();
+    // `in` 5 > out_seq 1: a fresh start (unconfirmed), and the server sends on it at once.
+    const q = await Peer.open(srv.url);
+    assert.deepEqual(await q.hello(sid, 5), { t: 'welcome', out: 0, resumed: false });
+    await srv.server.send(sid, 'lost');
+    assert.deepEqual(await q.next(), { t: 'd', s: 1, p: 'lost' });
+    q.close(); // before any client frame: the welcome may not have arrived
+    await waitFor(() => srv.wss.clients.size === open, { what: 'server side closed' });
+    // The client still has its old stream (in 1): everything restarts, the buffered frame is dropped.
+    const r = await Peer.open(srv.url);
+    assert.deepEqual(await r.hello(sid, 1), { t: 'welcome', out: 0, resumed: false });
+    await r.quiet();
+    assert.deepEqual(store.load(sid), { lastIn: 0, outSeq: 0, trimmed: 0, confirmed: false, oldestRefused: 0 });
+    r.close();
   });
 
   test('binary frames both ways: 0x64, u64 big-endian seq, bytes', async () => {
@@ -291,7 +363,7 @@ describe('protocol client against the Node server (real ws sockets)', () => {
     assert.deepEqual(await q.hello(sid, 2), { t: 'welcome', out: 0, resumed: true });
     for (let s = 3; s <= 5; s++) assert.deepEqual(await q.next(), { t: 'd', s, p: `s${s}` });
     await q.quiet();
-    assert.deepEqual(store.load(sid), { lastIn: 0, outSeq: 5, trimmed: 2 }, 'the hello\'s `in` acknowledges too');
+    assert.deepEqual(store.load(sid), { lastIn: 0, outSeq: 5, trimmed: 2, confirmed: true, oldestRefused: 0 }, 'the hello\'s `in` acknowledges too');
     q.close();
   });
 
@@ -453,7 +525,7 @@ describe('server edge cases', () => {
     const memory = new MemoryStore();
     const delay = () => new Promise((r) => setTimeout(r, Math.random() * 3));
     const store = Object.fromEntries(
-      ['load', 'reset', 'setLastIn', 'append', 'trim', 'frames', 'release'].map((m) => [m, async (...a) => { await delay(); return memory[m](...a); }]),
+      ['load', 'reset', 'accept', 'refusal', 'confirm', 'append', 'trim', 'frames', 'release'].map((m) => [m, async (...a) => { await delay(); return memory[m](...a); }]),
     );
     const srv = await startServer({
       store,
@@ -515,7 +587,7 @@ describe('server edge cases', () => {
       const p = await Peer.joined(srv.url);
       const { sid } = p;
       for (const m of ['a', 'b', 'c']) await srv.server.send(sid, m);
-      assert.deepEqual(store.load(sid), { lastIn: 0, outSeq: 3, trimmed: 1 });
+      assert.deepEqual(store.load(sid), { lastIn: 0, outSeq: 3, trimmed: 1, confirmed: false, oldestRefused: 0 });
       assert.deepEqual(store.frames(sid, 0).map((f) => f.data), ['b', 'c']);
       p.close();
       await waitFor(() => store.size === 0, { what: 'session expired' });
@@ -523,6 +595,12 @@ describe('server edge cases', () => {
     } finally {
       await srv.close();
     }
+    const bounded = new MemoryStore();
+    bounded.reset('r', false);
+    for (let seq = 1; seq <= 300; seq++) bounded.accept('r', seq, `no ${seq}`);
+    assert.equal(bounded.load('r').oldestRefused, 45, 'the most recent 256 refusals are kept');
+    assert.equal(bounded.refusal('r', 44), undefined);
+    assert.equal(bounded.refusal('r', 45), 'no 45');
     assert.throws(() => new MemoryStore({ ttlMs: 0 }), /ttlMs must be a positive integer, got 0/);
     assert.throws(() => new DeliveryServer({}), /options.onMessage must be a function/);
   });
