@@ -615,6 +615,7 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
   const pages = [];
   const sessions = [];
   const killAfter = new Set();
+  let killAtWelcome = 0;
   const raw = [];
 
   before(async () => {
@@ -646,7 +647,10 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
     site = await serveDir(dir);
     browser = await launchBrowser();
     srv = await startServer({
-      onSession: ({ resumed }) => sessions.push(resumed),
+      onSession: ({ resumed, socket }) => {
+        sessions.push(resumed);
+        if (killAtWelcome > 0 && killAtWelcome-- > 0) socket.terminate();
+      },
       onRawMessage: (data) => raw.push(data),
       onMessage: async (data, ctx) => {
         srv.applied.push(data);
@@ -733,6 +737,22 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
     const outcome = await probe.page.evaluate(() => window.conn.sendWithAck('after pings').then(() => 'acked'));
     assert.equal(outcome, 'acked');
     assert.equal(await probe.page.evaluate(() => window.received.at(-1)), 'reply to after pings');
+    assert.deepEqual(probe.errors, []);
+  });
+
+  test('a welcome lost with its socket: the session starts afresh again, no message lost or doubled', async (t) => {
+    const before = sessions.length;
+    const appliedBefore = srv.applied.length;
+    killAtWelcome = 1; // the server kills the socket right after its first welcome (resumed false)
+    const probe = await connectedPage(t);
+    if (!probe) return;
+    const outcome = await probe.page.evaluate(() =>
+      Promise.all(Array.from({ length: 20 }, (_, i) => window.conn.sendWithAck(`w${i + 1}`))).then(() => 'acked'),
+    );
+    assert.equal(outcome, 'acked');
+    assert.deepEqual(srv.applied.slice(appliedBefore), Array.from({ length: 20 }, (_, i) => `w${i + 1}`));
+    assert.deepEqual(sessions.slice(before), [false, false], 'the unconfirmed session was started afresh again');
+    t.diagnostic(`onResync fired ${await probe.page.evaluate(() => window.resyncs)} time(s)`);
     assert.deepEqual(probe.errors, []);
   });
 });
