@@ -134,32 +134,32 @@ const MAX_REFUSALS = 256;
 
 /** The default SessionStore: sessions in this process's memory, forgotten `ttlMs` after their last connection closed. */
 export class MemoryStore implements SessionStore {
-  readonly #sessions = new Map<string, MemorySession>();
-  readonly #ttlMs: number;
-  readonly #maxFrames: number;
+  private readonly sessions = new Map<string, MemorySession>();
+  private readonly ttlMs: number;
+  private readonly maxFrames: number;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#ttlMs = positiveInteger(options.ttlMs ?? 600_000, 'MemoryStore option ttlMs');
-    this.#maxFrames = positiveInteger(options.maxFrames ?? 10_000, 'MemoryStore option maxFrames');
+    this.ttlMs = positiveInteger(options.ttlMs ?? 600_000, 'MemoryStore option ttlMs');
+    this.maxFrames = positiveInteger(options.maxFrames ?? 10_000, 'MemoryStore option maxFrames');
   }
 
   /** How many sessions are held. */
   get size(): number {
-    return this.#sessions.size;
+    return this.sessions.size;
   }
 
   load(sid: string): SessionRecord | undefined {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return undefined;
-    this.#keep(s);
+    this.keep(s);
     return { lastIn: s.lastIn, outSeq: s.outSeq, trimmed: s.trimmed, confirmed: s.confirmed, oldestRefused: s.refusals[0]?.seq ?? 0 };
   }
 
   reset(sid: string, keepStream: boolean): void {
-    const old = this.#sessions.get(sid);
-    if (old) this.#keep(old);
+    const old = this.sessions.get(sid);
+    if (old) this.keep(old);
     const stream = keepStream && old ? old : { outSeq: 0, trimmed: 0, frames: [] };
-    this.#sessions.set(sid, {
+    this.sessions.set(sid, {
       lastIn: 0,
       outSeq: stream.outSeq,
       trimmed: stream.trimmed,
@@ -171,7 +171,7 @@ export class MemoryStore implements SessionStore {
   }
 
   accept(sid: string, seq: number, refusal?: string): void {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return;
     s.lastIn = seq;
     if (refusal === undefined) return;
@@ -180,20 +180,20 @@ export class MemoryStore implements SessionStore {
   }
 
   refusal(sid: string, seq: number): string | undefined {
-    return this.#sessions.get(sid)?.refusals.find((r) => r.seq === seq)?.reason;
+    return this.sessions.get(sid)?.refusals.find((r) => r.seq === seq)?.reason;
   }
 
   confirm(sid: string): void {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (s) s.confirmed = true;
   }
 
   append(sid: string, data: string | Uint8Array): number | undefined {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return undefined;
     const seq = ++s.outSeq;
     s.frames.push({ seq, data });
-    const excess = s.frames.length - this.#maxFrames;
+    const excess = s.frames.length - this.maxFrames;
     if (excess > 0) {
       s.frames.splice(0, excess);
       s.trimmed += excess;
@@ -202,7 +202,7 @@ export class MemoryStore implements SessionStore {
   }
 
   trim(sid: string, upto: number): void {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return;
     const to = Math.min(upto, s.outSeq);
     if (to <= s.trimmed) return;
@@ -211,23 +211,23 @@ export class MemoryStore implements SessionStore {
   }
 
   frames(sid: string, after: number): readonly StoredFrame[] {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return [];
     return s.frames.slice(Math.max(0, after - s.trimmed));
   }
 
   release(sid: string): void {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return;
-    this.#keep(s);
+    this.keep(s);
     s.expiry = setTimeout(() => {
-      if (this.#sessions.get(sid) === s) this.#sessions.delete(sid);
-    }, this.#ttlMs);
+      if (this.sessions.get(sid) === s) this.sessions.delete(sid);
+    }, this.ttlMs);
     // A pending expiry must not keep the Node process alive.
     (s.expiry as unknown as { unref?: () => void }).unref?.();
   }
 
-  #keep(s: MemorySession): void {
+  private keep(s: MemorySession): void {
     if (s.expiry !== undefined) clearTimeout(s.expiry);
     s.expiry = undefined;
   }
@@ -431,17 +431,17 @@ const ACK_BATCH = 64;
 
 /** Runs tasks one at a time, in call order. */
 class Mutex {
-  #tail: Promise<unknown> = Promise.resolve();
-  #pending = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+  private pending = 0;
 
   get idle(): boolean {
-    return this.#pending === 0;
+    return this.pending === 0;
   }
 
   run<T>(task: () => T | PromiseLike<T>): Promise<T> {
-    this.#pending++;
-    const result = this.#tail.then(task).finally(() => this.#pending--);
-    this.#tail = result.catch(() => undefined);
+    this.pending++;
+    const result = this.tail.then(task).finally(() => this.pending--);
+    this.tail = result.catch(() => undefined);
     return result;
   }
 }
@@ -499,16 +499,16 @@ class Conn {
 export class DeliveryServer<Req = unknown> {
   /** Where sessions are kept. */
   readonly store: SessionStore;
-  readonly #options: DeliveryServerOptions<Req>;
-  readonly #ping: { ping: string; pong: string } | null;
-  readonly #sessions = new Map<string, Session>();
+  private readonly options: DeliveryServerOptions<Req>;
+  private readonly ping: { ping: string; pong: string } | null;
+  private readonly sessions = new Map<string, Session>();
 
   constructor(options: DeliveryServerOptions<Req>) {
     if (typeof options?.onMessage !== 'function') throw new TypeError('DeliveryServer: options.onMessage must be a function');
-    this.#options = options;
+    this.options = options;
     this.store = options.store ?? new MemoryStore();
     const pong = options.pong ?? true;
-    this.#ping = pong === true ? { ping: 'ping', pong: 'pong' } : pong === false ? null : pong;
+    this.ping = pong === true ? { ping: 'ping', pong: 'pong' } : pong === false ? null : pong;
   }
 
   /** Serves every connection of a `ws` WebSocketServer. Returns a function that stops serving new ones. */
@@ -521,13 +521,13 @@ export class DeliveryServer<Req = unknown> {
   /** Serves one open `ws` connection. `request` is passed on to the callbacks' contexts. */
   handle(socket: WebSocketLike, request?: Req): void {
     const conn = new Conn(socket, request);
-    socket.on('message', (raw: RawData, isBinary: boolean) => this.#receive(conn, raw, isBinary));
+    socket.on('message', (raw: RawData, isBinary: boolean) => this.receive(conn, raw, isBinary));
     socket.on('close', () => {
       conn.closed = true;
-      this.#enqueue(conn, () => this.#detach(conn));
+      this.enqueue(conn, () => this.detach(conn));
     });
     // Without an 'error' listener `ws` would throw; the 'close' that follows does the cleanup.
-    socket.on('error', (e: Error) => this.#report(conn, e));
+    socket.on('error', (e: Error) => this.report(conn, e));
   }
 
   /**
@@ -537,7 +537,7 @@ export class DeliveryServer<Req = unknown> {
    */
   async send(sid: string, data: OutgoingData): Promise<number> {
     const payload = payloadOf(data);
-    const session = this.#session(sid);
+    const session = this.session(sid);
     try {
       return await session.outbound.run(async () => {
         const seq = await this.store.append(sid, payload);
@@ -546,86 +546,86 @@ export class DeliveryServer<Req = unknown> {
         return seq;
       });
     } finally {
-      this.#forgetIfIdle(session);
+      this.forgetIfIdle(session);
     }
   }
 
-  #session(sid: string): Session {
-    let s = this.#sessions.get(sid);
-    if (!s) this.#sessions.set(sid, (s = new Session(sid)));
+  private session(sid: string): Session {
+    let s = this.sessions.get(sid);
+    if (!s) this.sessions.set(sid, (s = new Session(sid)));
     return s;
   }
 
-  #forgetIfIdle(session: Session): void {
-    if (session.conn === null && session.inbound.idle && session.outbound.idle && this.#sessions.get(session.sid) === session) {
-      this.#sessions.delete(session.sid);
+  private forgetIfIdle(session: Session): void {
+    if (session.conn === null && session.inbound.idle && session.outbound.idle && this.sessions.get(session.sid) === session) {
+      this.sessions.delete(session.sid);
     }
   }
 
-  #context(conn: Conn): ConnectionContext<Req> {
+  private context(conn: Conn): ConnectionContext<Req> {
     return { sid: conn.session?.sid ?? null, socket: conn.socket, request: conn.request as Req | undefined };
   }
 
-  #report(conn: Conn, error: unknown): void {
+  private report(conn: Conn, error: unknown): void {
     const err = error instanceof Error ? error : new Error(String(error));
-    if (this.#options.onError) this.#options.onError(err, this.#context(conn));
+    if (this.options.onError) this.options.onError(err, this.context(conn));
     else console.error('resilient-ws/server:', err);
   }
 
   /** Runs an app callback whose errors are only reported (they must not break the connection or reach `ws`). */
-  #callback(conn: Conn, fn: () => void): void {
+  private callback(conn: Conn, fn: () => void): void {
     try {
       fn();
     } catch (e) {
-      this.#report(conn, e);
+      this.report(conn, e);
     }
   }
 
-  #receive(conn: Conn, raw: RawData, isBinary: boolean): void {
+  private receive(conn: Conn, raw: RawData, isBinary: boolean): void {
     if (conn.closed) return;
     let frame: ClientFrame;
     try {
       frame = decodeClientFrame(raw, isBinary, conn.helloSeen);
     } catch (e) {
-      this.#report(conn, e);
+      this.report(conn, e);
       conn.close(CLOSE_PROTOCOL_ERROR, (e as Error).message);
       return;
     }
     switch (frame.kind) {
       case 'raw':
-        if (this.#ping && frame.data === this.#ping.ping) conn.transmit(this.#ping.pong);
-        else this.#callback(conn, () => this.#options.onRawMessage?.(frame.data, this.#context(conn)));
+        if (this.ping && frame.data === this.ping.ping) conn.transmit(this.ping.pong);
+        else this.callback(conn, () => this.options.onRawMessage?.(frame.data, this.context(conn)));
         return;
       case 'hello':
         conn.helloSeen = true;
-        this.#enqueue(conn, () => this.#hello(conn, frame.sid, frame.in));
+        this.enqueue(conn, () => this.hello(conn, frame.sid, frame.in));
         return;
       case 'data':
-        this.#enqueue(conn, () => this.#data(conn, frame.seq, frame.data));
+        this.enqueue(conn, () => this.data(conn, frame.seq, frame.data));
         return;
       case 'ack':
-        this.#enqueue(conn, () => this.#clientAck(conn, frame.upto));
+        this.enqueue(conn, () => this.clientAck(conn, frame.upto));
         return;
     }
   }
 
   /** Processes `task` after every earlier frame of the connection; flushes the owed ack when none is left. */
-  #enqueue(conn: Conn, task: () => Promise<void>): void {
+  private enqueue(conn: Conn, task: () => Promise<void>): void {
     conn.queued++;
     conn.chain = conn.chain
       .then(task)
       .catch((e) => {
-        this.#report(conn, e);
+        this.report(conn, e);
         conn.close(CLOSE_INTERNAL_ERROR, 'server error');
       })
       .finally(() => {
         conn.queued--;
         // Acks are batched while more frames wait, but never more than ACK_BATCH messages.
-        if (conn.ackOwed > 0 && (conn.queued === 0 || conn.ackOwed >= ACK_BATCH)) this.#flushAck(conn);
+        if (conn.ackOwed > 0 && (conn.queued === 0 || conn.ackOwed >= ACK_BATCH)) this.flushAck(conn);
       });
   }
 
-  #flushAck(conn: Conn): void {
+  private flushAck(conn: Conn): void {
     if (conn.ackOwed > 0 && conn.session?.conn === conn) conn.transmit(encodeAck(conn.ackTo));
     conn.ackOwed = 0;
     conn.ackTo = 0;
@@ -635,14 +635,14 @@ export class DeliveryServer<Req = unknown> {
    * Owes an ack covering `seq`. An ack covers the highest seq of its batch, never more: a duplicate
    * alone is acked up to its own seq, so that no ack covers a kept refusal before the client resent it.
    */
-  #owe(conn: Conn, seq: number): void {
+  private owe(conn: Conn, seq: number): void {
     conn.ackTo = Math.max(conn.ackTo, seq);
     conn.ackOwed++;
   }
 
-  async #hello(conn: Conn, sid: string, delivered: number): Promise<void> {
+  private async hello(conn: Conn, sid: string, delivered: number): Promise<void> {
     if (conn.closed) return;
-    const session = this.#session(sid);
+    const session = this.session(sid);
     conn.session = session;
     let resumed = false;
     await session.inbound.run(() =>
@@ -675,29 +675,29 @@ export class DeliveryServer<Req = unknown> {
         conn.ready = true;
       }),
     );
-    this.#callback(conn, () => this.#options.onSession?.({ ...this.#context(conn), sid, resumed }));
+    this.callback(conn, () => this.options.onSession?.({ ...this.context(conn), sid, resumed }));
   }
 
   /** The connection's first client frame after a fresh-start welcome: the client has heard of it. Called under a session lock. */
-  async #confirm(conn: Conn, session: Session): Promise<void> {
+  private async confirm(conn: Conn, session: Session): Promise<void> {
     if (!conn.confirming) return;
     conn.confirming = false;
     await this.store.confirm(session.sid);
   }
 
-  async #data(conn: Conn, seq: number, data: string | Uint8Array): Promise<void> {
+  private async data(conn: Conn, seq: number, data: string | Uint8Array): Promise<void> {
     const session = conn.session;
     if (!session) return; // closed before its hello was processed
     await session.inbound.run(async () => {
       if (session.conn !== conn || conn.closed) return; // replaced or gone: the client resends what counts
-      await this.#confirm(conn, session);
+      await this.confirm(conn, session);
       if (seq > session.lastIn + 1) return; // a gap: the client resends from it after reconnecting
       if (seq <= session.lastIn) {
         // Already accepted, not applied again: a kept refusal gets its nack again, any other
         // message an ack up to its own seq.
         const refusal = await this.store.refusal(session.sid, seq);
-        if (refusal === undefined) this.#owe(conn, seq);
-        else this.#nack(conn, seq, refusal);
+        if (refusal === undefined) this.owe(conn, seq);
+        else this.nack(conn, seq, refusal);
         return;
       }
       const ctx: MessageContext<Req> = {
@@ -708,38 +708,38 @@ export class DeliveryServer<Req = unknown> {
         send: (d) => this.send(session.sid, d),
       };
       try {
-        await this.#options.onMessage(data, ctx);
+        await this.options.onMessage(data, ctx);
       } catch (e) {
         if (!(e instanceof Rejection)) throw e;
         // Refused: accepted (last_in advances) but not applied, and kept with its reason.
         await this.store.accept(session.sid, seq, e.reason);
         session.lastIn = seq;
-        this.#nack(conn, seq, e.reason);
+        this.nack(conn, seq, e.reason);
         return;
       }
       await this.store.accept(session.sid, seq);
       session.lastIn = seq;
-      this.#owe(conn, seq);
+      this.owe(conn, seq);
     });
   }
 
   /** Sends a nack, after the ack owed for the messages before it. */
-  #nack(conn: Conn, seq: number, reason: string): void {
-    this.#flushAck(conn);
+  private nack(conn: Conn, seq: number, reason: string): void {
+    this.flushAck(conn);
     conn.transmit(encodeNack(seq, reason));
   }
 
-  async #clientAck(conn: Conn, upto: number): Promise<void> {
+  private async clientAck(conn: Conn, upto: number): Promise<void> {
     const session = conn.session;
     if (!session) return;
     await session.outbound.run(async () => {
       if (session.conn !== conn) return;
-      await this.#confirm(conn, session);
+      await this.confirm(conn, session);
       await this.store.trim(session.sid, upto);
     });
   }
 
-  async #detach(conn: Conn): Promise<void> {
+  private async detach(conn: Conn): Promise<void> {
     const session = conn.session;
     if (!session) return;
     await session.inbound.run(() =>
@@ -749,7 +749,7 @@ export class DeliveryServer<Req = unknown> {
         await this.store.release(session.sid);
       }),
     );
-    this.#forgetIfIdle(session);
+    this.forgetIfIdle(session);
   }
 }
 
