@@ -86,6 +86,7 @@ export interface WebSocketHook<T = unknown> {
 const DEFAULT_RECONNECT_LIMIT = 20;
 const DEFAULT_RECONNECT_INTERVAL_MS = 5000;
 const DEFAULT_HEARTBEAT = { message: 'ping', timeout: 60000, interval: 25000 };
+const HEARTBEAT_KEYS = ['message', 'returnMessage', 'timeout', 'interval'];
 
 /** lastJsonMessage when the last message is not JSON (react-use-websocket's "static empty object"). */
 const UNPARSABLE_JSON_OBJECT = Object.freeze({});
@@ -286,6 +287,11 @@ function reconnectOptions(o: Options): false | Record<string, number> {
 function heartbeatOptions(h: Options['heartbeat']): undefined | Record<string, unknown> {
   if (h === undefined || h === false) return undefined;
   const o: HeartbeatOptions = h === true ? {} : h;
+  for (const key of Object.keys(o)) {
+    if (!HEARTBEAT_KEYS.includes(key)) {
+      throw new TypeError(`resilient-ws/compat: unknown option heartbeat.${key}: expected one of ${HEARTBEAT_KEYS.join(', ')}`);
+    }
+  }
   const message = typeof o.message === 'function' ? o.message() : (o.message ?? DEFAULT_HEARTBEAT.message);
   return {
     intervalMs: o.interval ?? DEFAULT_HEARTBEAT.interval,
@@ -294,6 +300,8 @@ function heartbeatOptions(h: Options['heartbeat']): undefined | Record<string, u
     pongMessage: o.returnMessage ?? NO_RETURN_MESSAGE,
   };
 }
+
+type Reconnectable = { readonly status: string; reconnect(): void };
 
 interface Retries {
   /** shouldReconnect for the Connection: after an error with retryOnError, or as the user's shouldReconnect says. */
@@ -305,7 +313,7 @@ interface Retries {
   /** The user closed through getWebSocket(): no retry. */
   userClosed(): void;
   /** The current Connection; returns the cleanup (cancels a scheduled retry). */
-  attach(connection: { reconnect(): void } | null): () => void;
+  attach(connection: Reconnectable | null): () => void;
 }
 
 /** react-use-websocket's reconnect policy, per component. */
@@ -320,7 +328,7 @@ function createRetries(latest: { readonly current: Options }): Retries {
   let byUser = false;
   let count = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let connection: { reconnect(): void } | null = null;
+  let connection: Reconnectable | null = null;
   const retries: Retries = {
     decide(info) {
       const errored = sawError;
@@ -348,7 +356,8 @@ function createRetries(latest: { readonly current: Options }): Retries {
       clearTimeout(timer);
       timer = setTimeout(() => {
         count++;
-        connection?.reconnect();
+        // In share mode every component schedules a retry: the first one due reconnects.
+        if (connection?.status === 'closed') connection.reconnect();
       }, delay);
     },
     userClosed() {

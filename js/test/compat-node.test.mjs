@@ -35,16 +35,17 @@ test('unsupported options throw at render, naming the option', async () => {
     const { renderToString } = await import('react-dom/server');
     const { default: useWebSocket } = await import(${JSON.stringify(join(PKG, 'compat.js'))});
     const out = [];
-    for (const options of [{ fromSocketIO: true }, { reconnect: { maxAttempts: 3 } }]) {
+    for (const options of [{ fromSocketIO: true }, { reconnect: { maxAttempts: 3 } }, { heartbeat: { intervalMs: 1000 } }]) {
       function Probe() { useWebSocket('ws://127.0.0.1:9/x', options); return null; }
       try { renderToString(h(Probe)); out.push('no error'); } catch (e) { out.push(e.name + ': ' + e.message); }
     }
     console.log(JSON.stringify(out));
   `;
   const { stdout } = await node(['--input-type=module', '-e', code]);
-  const [socketIO, reconnect] = JSON.parse(stdout);
+  const [socketIO, reconnect, heartbeat] = JSON.parse(stdout);
   assert.match(socketIO, /^TypeError: .*fromSocketIO.*useSocketIO/);
   assert.match(reconnect, /^TypeError: .*reconnect.*reconnectAttempts, reconnectInterval/);
+  assert.match(heartbeat, /^TypeError: .*heartbeat\.intervalMs: expected one of message, returnMessage, timeout, interval/);
 });
 
 let consumer;
