@@ -662,7 +662,14 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
   });
 
   /** A page whose Connection({ delivery: true }) is open on the server; null (test skipped) without the delivery client. */
+  /** One page at a time: the previous test's page (and its reconnects) must not count in the next. */
+  async function closePages() {
+    for (const p of pages.splice(0)) await p.page.close();
+    await waitFor(() => srv.wss.clients.size === 0, { what: 'the previous pages\' sockets closed' });
+  }
+
   async function connectedPage(t, extra = {}) {
+    await closePages();
     const probe = await openPage(browser, `${site.url}/`);
     pages.push(probe);
     await probe.page.waitForFunction(() => window.ready === true);
@@ -741,6 +748,7 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
   });
 
   test('a welcome lost with its socket: the session starts afresh again, no message lost or doubled', async (t) => {
+    await closePages();
     const before = sessions.length;
     const appliedBefore = srv.applied.length;
     killAtWelcome = 1; // the server kills the socket right after its first welcome (resumed false)
