@@ -734,10 +734,10 @@ describe('browser Connection({ delivery: true }) against the Node server', () =>
   });
 
   test('the heartbeat\'s "ping" is answered "pong" while delivery is on: no reconnect, no raw message', async (t) => {
-    const probe = await connectedPage(t, { heartbeat: { intervalMs: 40, timeoutMs: 300 } });
+    const probe = await connectedPage(t, { heartbeat: { intervalMs: 50, timeoutMs: 500 } });
     if (!probe) return;
     const before = sessions.length;
-    await sleep(800);
+    await sleep(1200); // without pongs the heartbeat would give up after 50 + 500 ms and reconnect
     assert.equal(await probe.page.evaluate(() => window.conn.status), 'connected');
     assert.equal(sessions.length, before, 'no new hello: the connection stayed up');
     assert.deepEqual(raw, [], 'pings are answered, not passed on');
