@@ -21,7 +21,7 @@ export interface WebSocketLike {
   /** A string goes out as a text frame, bytes as a binary frame (`ws` detects this). */
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  /** `any[]`: so that `ws`'s own overloads (message: RawData, isBinary; close: code, reason; error: Error) fit. */
   on(event: 'message' | 'close' | 'error', listener: (...args: any[]) => void): unknown;
 }
 
