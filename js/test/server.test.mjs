@@ -3,6 +3,7 @@
 // own client (`new Connection(url, { delivery: true })` in headless Chromium) against it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DeliveryServer, MemoryStore, ProtocolError, Rejection } from '../../pkg/server.js';
-import { PKG, launchBrowser, openPage, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
+import { PKG, ROOT, launchBrowser, openPage, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
 
 /** A DeliveryServer on a fresh WebSocketServer; `applied` lists every onMessage call. */
 async function startServer(options = {}) {
@@ -142,22 +143,65 @@ class Peer {
 
 const isAck = (s) => (f) => f.t === 'a' && f.s === s;
 
+/** Runs `fn(dir)` in a fresh directory whose node_modules/resilient-ws is pkg/, as an installed package. */
+async function inConsumer(fn) {
+  const dir = await mkdtemp(join(tmpdir(), 'rws-server-consumer-'));
+  try {
+    await mkdir(join(dir, 'node_modules'));
+    await symlink(PKG, join(dir, 'node_modules/resilient-ws'), 'dir');
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 test('the package\'s "./server" export resolves to pkg/server.js, which imports nothing (no ws, no wasm glue, no React)', async () => {
   const source = await readFile(join(PKG, 'server.js'), 'utf8');
   assert.deepEqual(source.match(/^\s*import[\s{*'"]|^\s*export\s[^;]*\sfrom\s|\bimport\s*\(|\brequire\s*\(/gm), null);
   const manifest = JSON.parse(await readFile(join(PKG, 'package.json'), 'utf8'));
   assert.deepEqual(manifest.exports['./server'], { types: './server.d.ts', import: './server.js', default: './server.js' });
-  const dir = await mkdtemp(join(tmpdir(), 'rws-server-consumer-'));
-  try {
-    await mkdir(join(dir, 'node_modules'));
-    await symlink(PKG, join(dir, 'node_modules/resilient-ws'), 'dir');
+  await inConsumer(async (dir) => {
     await writeFile(join(dir, 'main.mjs'), "export * from 'resilient-ws/server';\n");
     const m = await import(pathToFileURL(join(dir, 'main.mjs')).href);
     assert.deepEqual(Object.keys(m).sort(), ['DeliveryServer', 'MemoryStore', 'ProtocolError', 'Rejection']);
     assert.equal(m.DeliveryServer, DeliveryServer);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
+});
+
+test('server.d.ts type-checks in a Node project with neither DOM nor Node types (lib es2022, strict)', async () => {
+  await inConsumer(async (dir) => {
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'c', private: true, type: 'module' }));
+    const compilerOptions = { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022'], types: [], skipLibCheck: false, exactOptionalPropertyTypes: true };
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['main.ts', 'bad.ts'] }));
+    await writeFile(join(dir, 'main.ts'), `
+      import { DeliveryServer, MemoryStore, Rejection, type SessionStore, type WebSocketLike } from 'resilient-ws/server';
+      const store: SessionStore = new MemoryStore({ ttlMs: 1000, maxFrames: 10 });
+      const server = new DeliveryServer<{ url: string }>({
+        store,
+        onMessage(data, ctx) {
+          if (typeof data !== 'string') throw new Rejection(\`\${data.length} bytes from \${ctx.request?.url}\`);
+          return ctx.send(data).then(() => undefined);
+        },
+      });
+      declare const socket: WebSocketLike;
+      server.handle(socket, { url: '/x' });
+      const seq: Promise<number> = server.send('sid', new Uint8Array(1));
+      void seq;
+    `);
+    // The types must also refuse what is wrong.
+    await writeFile(join(dir, 'bad.ts'), `
+      import { DeliveryServer } from 'resilient-ws/server';
+      // @ts-expect-error onMessage is required
+      new DeliveryServer({});
+      // @ts-expect-error data is string | Uint8Array
+      new DeliveryServer({ onMessage: (data: number) => void data });
+      // @ts-expect-error send takes text or bytes
+      void new DeliveryServer({ onMessage() {} }).send('sid', 42);
+    `);
+    const tsc = join(ROOT, 'node_modules/typescript/bin/tsc');
+    const result = await new Promise((resolve) => execFile(process.execPath, [tsc, '-p', dir], { timeout: 60000 }, (e, stdout, stderr) => resolve({ code: e ? e.code : 0, output: stdout + stderr })));
+    assert.equal(result.code, 0, result.output);
+  });
 });
 
 describe('protocol client against the Node server (real ws sockets)', () => {
