@@ -21,7 +21,7 @@ export interface WebSocketLike {
   /** A string goes out as a text frame, bytes as a binary frame (`ws` detects this). */
   send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  /** `any[]`: so that `ws`'s own overloads (message: RawData, isBinary; close: code, reason; error: Error) fit. */
   on(event: 'message' | 'close' | 'error', listener: (...args: any[]) => void): unknown;
 }
 
@@ -46,34 +46,55 @@ export interface StoredFrame {
   readonly data: string | Uint8Array;
 }
 
-/** The counters of one session. */
-export interface SessionCounters {
-  /** Highest client seq the server accepted (applied or rejected); 0 if none. */
+/** What a store holds about one session, as `load` returns it. */
+export interface SessionRecord {
+  /** Highest client seq the server accepted (applied or refused); 0 if none. */
   readonly lastIn: number;
   /** Last server seq assigned; 0 if none. */
   readonly outSeq: number;
   /** Every server frame with seq ≤ trimmed is gone from the buffer (acknowledged or evicted). */
   readonly trimmed: number;
+  /**
+   * false from a fresh start (a welcome with `resumed: false`) until the client's first frame on
+   * that socket after it: until then the client may not have heard of the restart.
+   */
+  readonly confirmed: boolean;
+  /** The lowest refused client seq still kept (see `accept`); 0 if none. */
+  readonly oldestRefused: number;
 }
 
 /**
- * Where a DeliveryServer keeps its sessions. Every method may return a value or a promise; the
- * server calls them one at a time per session (never two at once for the same `sid` from one
- * DeliveryServer). `MemoryStore` is the default.
+ * Where a DeliveryServer keeps its sessions. Every method may return a value or a promise.
+ * Per session, a DeliveryServer calls `load`, `reset` and `release` alone; otherwise the
+ * client→server side (`accept`, `refusal`) and the server→client side (`append`, `trim`, `frames`)
+ * each make one call at a time, but the two sides may overlap (and `confirm` may come from either).
+ * `MemoryStore` is the default.
  *
- * A Redis store maps it naturally, e.g. a hash `s:{sid}` with fields lastIn/outSeq/trimmed and a
- * sorted set (or list) `f:{sid}` of frames scored by seq: `load` = HGETALL + PERSIST, `reset` =
- * DEL + HSET, `setLastIn` = HSET, `append` = HINCRBY outSeq + ZADD (in a MULTI), `trim` = HSET
- * trimmed + ZREMRANGEBYSCORE, `frames` = ZRANGEBYSCORE, `release` = EXPIRE. Binary payloads must
- * come back as bytes and text as strings (e.g. store a one-byte type tag with each frame).
+ * A Redis store maps it naturally, e.g. a hash `s:{sid}` with fields lastIn/outSeq/trimmed/
+ * confirmed, a sorted set `f:{sid}` of frames scored by seq and a sorted set `r:{sid}` of refusals
+ * (member = reason, score = seq): `load` = HGETALL + ZRANGE r 0 0 + PERSIST, `reset` = DEL (+ HSET),
+ * `accept` = HSET (+ ZADD r, ZREMRANGEBYRANK r 0 -257), `refusal` = ZRANGEBYSCORE r seq seq,
+ * `confirm` = HSET, `append` = HINCRBY outSeq + ZADD f (in a MULTI), `trim` = HSET trimmed +
+ * ZREMRANGEBYSCORE f, `frames` = ZRANGEBYSCORE f, `release` = EXPIRE on every key. Binary payloads
+ * must come back as bytes and text as strings (e.g. store a one-byte type tag with each frame).
  */
 export interface SessionStore {
-  /** The session's counters, or undefined if the store has no state for `sid`. Cancels a pending expiry (see `release`). */
-  load(sid: string): Awaitable<SessionCounters | undefined>;
-  /** Starts the session afresh — every counter 0, no frames — replacing any state it had. Cancels a pending expiry. */
-  reset(sid: string): Awaitable<void>;
-  /** Records `seq` as the highest client seq accepted. */
-  setLastIn(sid: string, seq: number): Awaitable<void>;
+  /** The session, or undefined if the store has no state for `sid`. Cancels a pending expiry (see `release`). */
+  load(sid: string): Awaitable<SessionRecord | undefined>;
+  /**
+   * Starts the session afresh: lastIn 0, no refusals, not confirmed; and, unless `keepStream`,
+   * outSeq 0, trimmed 0, no frames. Creates it if unknown; cancels a pending expiry.
+   */
+  reset(sid: string, keepStream: boolean): Awaitable<void>;
+  /**
+   * Records `seq` as the highest client seq accepted. With `refusal`, the message was refused
+   * for that reason: keep it, at least the most recent 256 refusals, forgetting the oldest first.
+   */
+  accept(sid: string, seq: number, refusal?: string): Awaitable<void>;
+  /** The reason of a kept refusal of `seq`, or undefined. */
+  refusal(sid: string, seq: number): Awaitable<string | undefined>;
+  /** The client has heard of the session's fresh start (see `SessionRecord.confirmed`). */
+  confirm(sid: string): Awaitable<void>;
   /**
    * Assigns the next server seq (outSeq + 1) to `data`, keeps the frame until it is trimmed, and
    * returns the seq; undefined if the store has no state for `sid`. A store may evict its oldest
@@ -100,51 +121,79 @@ interface MemorySession {
   lastIn: number;
   outSeq: number;
   trimmed: number;
+  confirmed: boolean;
   /** Ascending seq; frames[i].seq = trimmed + 1 + i. */
   frames: StoredFrame[];
+  /** Kept refusals, ascending seq, at most MAX_REFUSALS. */
+  refusals: { seq: number; reason: string }[];
   expiry: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** How many refusals a MemoryStore keeps per session (the protocol asks for at least 256). */
+const MAX_REFUSALS = 256;
+
 /** The default SessionStore: sessions in this process's memory, forgotten `ttlMs` after their last connection closed. */
 export class MemoryStore implements SessionStore {
-  readonly #sessions = new Map<string, MemorySession>();
-  readonly #ttlMs: number;
-  readonly #maxFrames: number;
+  private readonly sessions = new Map<string, MemorySession>();
+  private readonly ttlMs: number;
+  private readonly maxFrames: number;
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.#ttlMs = positiveInteger(options.ttlMs ?? 600_000, 'MemoryStore option ttlMs');
-    this.#maxFrames = positiveInteger(options.maxFrames ?? 10_000, 'MemoryStore option maxFrames');
+    this.ttlMs = positiveInteger(options.ttlMs ?? 600_000, 'MemoryStore option ttlMs');
+    this.maxFrames = positiveInteger(options.maxFrames ?? 10_000, 'MemoryStore option maxFrames');
   }
 
   /** How many sessions are held. */
   get size(): number {
-    return this.#sessions.size;
+    return this.sessions.size;
   }
 
-  load(sid: string): SessionCounters | undefined {
-    const s = this.#sessions.get(sid);
+  load(sid: string): SessionRecord | undefined {
+    const s = this.sessions.get(sid);
     if (!s) return undefined;
-    this.#keep(s);
-    return { lastIn: s.lastIn, outSeq: s.outSeq, trimmed: s.trimmed };
+    this.keep(s);
+    return { lastIn: s.lastIn, outSeq: s.outSeq, trimmed: s.trimmed, confirmed: s.confirmed, oldestRefused: s.refusals[0]?.seq ?? 0 };
   }
 
-  reset(sid: string): void {
-    const old = this.#sessions.get(sid);
-    if (old) this.#keep(old);
-    this.#sessions.set(sid, { lastIn: 0, outSeq: 0, trimmed: 0, frames: [], expiry: undefined });
+  reset(sid: string, keepStream: boolean): void {
+    const old = this.sessions.get(sid);
+    if (old) this.keep(old);
+    const stream = keepStream && old ? old : { outSeq: 0, trimmed: 0, frames: [] };
+    this.sessions.set(sid, {
+      lastIn: 0,
+      outSeq: stream.outSeq,
+      trimmed: stream.trimmed,
+      frames: stream.frames,
+      confirmed: false,
+      refusals: [],
+      expiry: undefined,
+    });
   }
 
-  setLastIn(sid: string, seq: number): void {
-    const s = this.#sessions.get(sid);
-    if (s) s.lastIn = seq;
+  accept(sid: string, seq: number, refusal?: string): void {
+    const s = this.sessions.get(sid);
+    if (!s) return;
+    s.lastIn = seq;
+    if (refusal === undefined) return;
+    s.refusals.push({ seq, reason: refusal });
+    if (s.refusals.length > MAX_REFUSALS) s.refusals.shift();
+  }
+
+  refusal(sid: string, seq: number): string | undefined {
+    return this.sessions.get(sid)?.refusals.find((r) => r.seq === seq)?.reason;
+  }
+
+  confirm(sid: string): void {
+    const s = this.sessions.get(sid);
+    if (s) s.confirmed = true;
   }
 
   append(sid: string, data: string | Uint8Array): number | undefined {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return undefined;
     const seq = ++s.outSeq;
     s.frames.push({ seq, data });
-    const excess = s.frames.length - this.#maxFrames;
+    const excess = s.frames.length - this.maxFrames;
     if (excess > 0) {
       s.frames.splice(0, excess);
       s.trimmed += excess;
@@ -153,7 +202,7 @@ export class MemoryStore implements SessionStore {
   }
 
   trim(sid: string, upto: number): void {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return;
     const to = Math.min(upto, s.outSeq);
     if (to <= s.trimmed) return;
@@ -162,23 +211,23 @@ export class MemoryStore implements SessionStore {
   }
 
   frames(sid: string, after: number): readonly StoredFrame[] {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return [];
     return s.frames.slice(Math.max(0, after - s.trimmed));
   }
 
   release(sid: string): void {
-    const s = this.#sessions.get(sid);
+    const s = this.sessions.get(sid);
     if (!s) return;
-    this.#keep(s);
+    this.keep(s);
     s.expiry = setTimeout(() => {
-      if (this.#sessions.get(sid) === s) this.#sessions.delete(sid);
-    }, this.#ttlMs);
+      if (this.sessions.get(sid) === s) this.sessions.delete(sid);
+    }, this.ttlMs);
     // A pending expiry must not keep the Node process alive.
     (s.expiry as unknown as { unref?: () => void }).unref?.();
   }
 
-  #keep(s: MemorySession): void {
+  private keep(s: MemorySession): void {
     if (s.expiry !== undefined) clearTimeout(s.expiry);
     s.expiry = undefined;
   }
@@ -382,17 +431,17 @@ const ACK_BATCH = 64;
 
 /** Runs tasks one at a time, in call order. */
 class Mutex {
-  #tail: Promise<unknown> = Promise.resolve();
-  #pending = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+  private pending = 0;
 
   get idle(): boolean {
-    return this.#pending === 0;
+    return this.pending === 0;
   }
 
   run<T>(task: () => T | PromiseLike<T>): Promise<T> {
-    this.#pending++;
-    const result = this.#tail.then(task).finally(() => this.#pending--);
-    this.#tail = result.catch(() => undefined);
+    this.pending++;
+    const result = this.tail.then(task).finally(() => this.pending--);
+    this.tail = result.catch(() => undefined);
     return result;
   }
 }
@@ -421,6 +470,10 @@ class Conn {
   queued = 0;
   /** Client messages accepted (or seen again) since the last ack sent. */
   ackOwed = 0;
+  /** What the next ack covers: the highest seq accepted or seen again since the last ack. */
+  ackTo = 0;
+  /** The welcome started the session afresh: its first client frame confirms that the client heard. */
+  confirming = false;
   /** Every protocol frame, then the close, is processed in order through this chain. */
   chain: Promise<void> = Promise.resolve();
   constructor(readonly socket: WebSocketLike, readonly request: unknown) {}
@@ -446,16 +499,16 @@ class Conn {
 export class DeliveryServer<Req = unknown> {
   /** Where sessions are kept. */
   readonly store: SessionStore;
-  readonly #options: DeliveryServerOptions<Req>;
-  readonly #ping: { ping: string; pong: string } | null;
-  readonly #sessions = new Map<string, Session>();
+  private readonly options: DeliveryServerOptions<Req>;
+  private readonly ping: { ping: string; pong: string } | null;
+  private readonly sessions = new Map<string, Session>();
 
   constructor(options: DeliveryServerOptions<Req>) {
     if (typeof options?.onMessage !== 'function') throw new TypeError('DeliveryServer: options.onMessage must be a function');
-    this.#options = options;
+    this.options = options;
     this.store = options.store ?? new MemoryStore();
     const pong = options.pong ?? true;
-    this.#ping = pong === true ? { ping: 'ping', pong: 'pong' } : pong === false ? null : pong;
+    this.ping = pong === true ? { ping: 'ping', pong: 'pong' } : pong === false ? null : pong;
   }
 
   /** Serves every connection of a `ws` WebSocketServer. Returns a function that stops serving new ones. */
@@ -468,13 +521,13 @@ export class DeliveryServer<Req = unknown> {
   /** Serves one open `ws` connection. `request` is passed on to the callbacks' contexts. */
   handle(socket: WebSocketLike, request?: Req): void {
     const conn = new Conn(socket, request);
-    socket.on('message', (raw: RawData, isBinary: boolean) => this.#receive(conn, raw, isBinary));
+    socket.on('message', (raw: RawData, isBinary: boolean) => this.receive(conn, raw, isBinary));
     socket.on('close', () => {
       conn.closed = true;
-      this.#enqueue(conn, () => this.#detach(conn));
+      this.enqueue(conn, () => this.detach(conn));
     });
     // Without an 'error' listener `ws` would throw; the 'close' that follows does the cleanup.
-    socket.on('error', (e: Error) => this.#report(conn, e));
+    socket.on('error', (e: Error) => this.report(conn, e));
   }
 
   /**
@@ -484,7 +537,7 @@ export class DeliveryServer<Req = unknown> {
    */
   async send(sid: string, data: OutgoingData): Promise<number> {
     const payload = payloadOf(data);
-    const session = this.#session(sid);
+    const session = this.session(sid);
     try {
       return await session.outbound.run(async () => {
         const seq = await this.store.append(sid, payload);
@@ -493,94 +546,103 @@ export class DeliveryServer<Req = unknown> {
         return seq;
       });
     } finally {
-      this.#forgetIfIdle(session);
+      this.forgetIfIdle(session);
     }
   }
 
-  #session(sid: string): Session {
-    let s = this.#sessions.get(sid);
-    if (!s) this.#sessions.set(sid, (s = new Session(sid)));
+  private session(sid: string): Session {
+    let s = this.sessions.get(sid);
+    if (!s) this.sessions.set(sid, (s = new Session(sid)));
     return s;
   }
 
-  #forgetIfIdle(session: Session): void {
-    if (session.conn === null && session.inbound.idle && session.outbound.idle && this.#sessions.get(session.sid) === session) {
-      this.#sessions.delete(session.sid);
+  private forgetIfIdle(session: Session): void {
+    if (session.conn === null && session.inbound.idle && session.outbound.idle && this.sessions.get(session.sid) === session) {
+      this.sessions.delete(session.sid);
     }
   }
 
-  #context(conn: Conn): ConnectionContext<Req> {
+  private context(conn: Conn): ConnectionContext<Req> {
     return { sid: conn.session?.sid ?? null, socket: conn.socket, request: conn.request as Req | undefined };
   }
 
-  #report(conn: Conn, error: unknown): void {
+  private report(conn: Conn, error: unknown): void {
     const err = error instanceof Error ? error : new Error(String(error));
-    if (this.#options.onError) this.#options.onError(err, this.#context(conn));
+    if (this.options.onError) this.options.onError(err, this.context(conn));
     else console.error('resilient-ws/server:', err);
   }
 
   /** Runs an app callback whose errors are only reported (they must not break the connection or reach `ws`). */
-  #callback(conn: Conn, fn: () => void): void {
+  private callback(conn: Conn, fn: () => void): void {
     try {
       fn();
     } catch (e) {
-      this.#report(conn, e);
+      this.report(conn, e);
     }
   }
 
-  #receive(conn: Conn, raw: RawData, isBinary: boolean): void {
+  private receive(conn: Conn, raw: RawData, isBinary: boolean): void {
     if (conn.closed) return;
     let frame: ClientFrame;
     try {
       frame = decodeClientFrame(raw, isBinary, conn.helloSeen);
     } catch (e) {
-      this.#report(conn, e);
+      this.report(conn, e);
       conn.close(CLOSE_PROTOCOL_ERROR, (e as Error).message);
       return;
     }
     switch (frame.kind) {
       case 'raw':
-        if (this.#ping && frame.data === this.#ping.ping) conn.transmit(this.#ping.pong);
-        else this.#callback(conn, () => this.#options.onRawMessage?.(frame.data, this.#context(conn)));
+        if (this.ping && frame.data === this.ping.ping) conn.transmit(this.ping.pong);
+        else this.callback(conn, () => this.options.onRawMessage?.(frame.data, this.context(conn)));
         return;
       case 'hello':
         conn.helloSeen = true;
-        this.#enqueue(conn, () => this.#hello(conn, frame.sid, frame.in));
+        this.enqueue(conn, () => this.hello(conn, frame.sid, frame.in));
         return;
       case 'data':
-        this.#enqueue(conn, () => this.#data(conn, frame.seq, frame.data));
+        this.enqueue(conn, () => this.data(conn, frame.seq, frame.data));
         return;
       case 'ack':
-        this.#enqueue(conn, () => this.#clientAck(conn, frame.upto));
+        this.enqueue(conn, () => this.clientAck(conn, frame.upto));
         return;
     }
   }
 
   /** Processes `task` after every earlier frame of the connection; flushes the owed ack when none is left. */
-  #enqueue(conn: Conn, task: () => Promise<void>): void {
+  private enqueue(conn: Conn, task: () => Promise<void>): void {
     conn.queued++;
     conn.chain = conn.chain
       .then(task)
       .catch((e) => {
-        this.#report(conn, e);
+        this.report(conn, e);
         conn.close(CLOSE_INTERNAL_ERROR, 'server error');
       })
       .finally(() => {
         conn.queued--;
         // Acks are batched while more frames wait, but never more than ACK_BATCH messages.
-        if (conn.ackOwed > 0 && (conn.queued === 0 || conn.ackOwed >= ACK_BATCH)) this.#flushAck(conn);
+        if (conn.ackOwed > 0 && (conn.queued === 0 || conn.ackOwed >= ACK_BATCH)) this.flushAck(conn);
       });
   }
 
-  #flushAck(conn: Conn): void {
-    const session = conn.session;
-    if (conn.ackOwed > 0 && session?.conn === conn) conn.transmit(encodeAck(session.lastIn));
+  private flushAck(conn: Conn): void {
+    if (conn.ackOwed > 0 && conn.session?.conn === conn) conn.transmit(encodeAck(conn.ackTo));
     conn.ackOwed = 0;
+    conn.ackTo = 0;
   }
 
-  async #hello(conn: Conn, sid: string, delivered: number): Promise<void> {
+  /**
+   * Owes an ack covering `seq`. An ack covers the highest seq of its batch, never more: a duplicate
+   * alone is acked up to its own seq, so that no ack covers a kept refusal before the client resent it.
+   */
+  private owe(conn: Conn, seq: number): void {
+    conn.ackTo = Math.max(conn.ackTo, seq);
+    conn.ackOwed++;
+  }
+
+  private async hello(conn: Conn, sid: string, delivered: number): Promise<void> {
     if (conn.closed) return;
-    const session = this.#session(sid);
+    const session = this.session(sid);
     conn.session = session;
     let resumed = false;
     await session.inbound.run(() =>
@@ -588,31 +650,54 @@ export class DeliveryServer<Req = unknown> {
         const previous = session.conn;
         session.conn = conn;
         if (previous && previous !== conn) previous.close(CLOSE_REPLACED, 'replaced by a newer connection of the session');
-        const c = await this.store.load(sid);
-        resumed = c !== undefined && c.trimmed <= delivered && delivered <= c.outSeq;
-        if (resumed) {
-          session.lastIn = c!.lastIn;
+        const rec = await this.store.load(sid);
+        let out = 0;
+        let replayFrom: number | null = null;
+        if (rec && !rec.confirmed) {
+          // The last welcome (a fresh start) may never have reached the client: start afresh again.
+          // A client that has seen no server frame (`in` 0) can still get the stream buffered since.
+          const keepStream = delivered === 0 && rec.trimmed === 0;
+          await this.store.reset(sid, keepStream);
+          if (keepStream) replayFrom = 0;
+        } else if (rec && rec.trimmed <= delivered && delivered <= rec.outSeq) {
+          resumed = true;
+          // Never cover a refusal whose nack may have been lost: the client resends from there.
+          out = rec.oldestRefused > 0 ? Math.min(rec.lastIn, rec.oldestRefused - 1) : rec.lastIn;
           await this.store.trim(sid, delivered);
+          replayFrom = delivered;
         } else {
-          await this.store.reset(sid);
-          session.lastIn = 0;
+          await this.store.reset(sid, false);
         }
-        conn.transmit(encodeWelcome(session.lastIn, resumed));
-        if (resumed) for (const f of await this.store.frames(sid, delivered)) conn.transmit(encodeData(f));
+        session.lastIn = resumed ? rec!.lastIn : 0;
+        conn.confirming = !resumed;
+        conn.transmit(encodeWelcome(out, resumed));
+        if (replayFrom !== null) for (const f of await this.store.frames(sid, replayFrom)) conn.transmit(encodeData(f));
         conn.ready = true;
       }),
     );
-    this.#callback(conn, () => this.#options.onSession?.({ ...this.#context(conn), sid, resumed }));
+    this.callback(conn, () => this.options.onSession?.({ ...this.context(conn), sid, resumed }));
   }
 
-  async #data(conn: Conn, seq: number, data: string | Uint8Array): Promise<void> {
+  /** The connection's first client frame after a fresh-start welcome: the client has heard of it. Called under a session lock. */
+  private async confirm(conn: Conn, session: Session): Promise<void> {
+    if (!conn.confirming) return;
+    conn.confirming = false;
+    await this.store.confirm(session.sid);
+  }
+
+  private async data(conn: Conn, seq: number, data: string | Uint8Array): Promise<void> {
     const session = conn.session;
     if (!session) return; // closed before its hello was processed
     await session.inbound.run(async () => {
       if (session.conn !== conn || conn.closed) return; // replaced or gone: the client resends what counts
+      await this.confirm(conn, session);
       if (seq > session.lastIn + 1) return; // a gap: the client resends from it after reconnecting
       if (seq <= session.lastIn) {
-        conn.ackOwed++; // already accepted: acknowledge again, do not apply
+        // Already accepted, not applied again: a kept refusal gets its nack again, any other
+        // message an ack up to its own seq.
+        const refusal = await this.store.refusal(session.sid, seq);
+        if (refusal === undefined) this.owe(conn, seq);
+        else this.nack(conn, seq, refusal);
         return;
       }
       const ctx: MessageContext<Req> = {
@@ -623,31 +708,38 @@ export class DeliveryServer<Req = unknown> {
         send: (d) => this.send(session.sid, d),
       };
       try {
-        await this.#options.onMessage(data, ctx);
-        await this.store.setLastIn(session.sid, seq);
-        session.lastIn = seq;
-        conn.ackOwed++;
+        await this.options.onMessage(data, ctx);
       } catch (e) {
         if (!(e instanceof Rejection)) throw e;
-        // Rejected: accepted (last_in advances) but not applied; the ack owed so far goes first.
-        await this.store.setLastIn(session.sid, seq);
-        this.#flushAck(conn);
+        // Refused: accepted (last_in advances) but not applied, and kept with its reason.
+        await this.store.accept(session.sid, seq, e.reason);
         session.lastIn = seq;
-        conn.transmit(encodeNack(seq, e.reason));
-        conn.ackOwed++;
+        this.nack(conn, seq, e.reason);
+        return;
       }
+      await this.store.accept(session.sid, seq);
+      session.lastIn = seq;
+      this.owe(conn, seq);
     });
   }
 
-  async #clientAck(conn: Conn, upto: number): Promise<void> {
+  /** Sends a nack, after the ack owed for the messages before it. */
+  private nack(conn: Conn, seq: number, reason: string): void {
+    this.flushAck(conn);
+    conn.transmit(encodeNack(seq, reason));
+  }
+
+  private async clientAck(conn: Conn, upto: number): Promise<void> {
     const session = conn.session;
     if (!session) return;
     await session.outbound.run(async () => {
-      if (session.conn === conn) await this.store.trim(session.sid, upto);
+      if (session.conn !== conn) return;
+      await this.confirm(conn, session);
+      await this.store.trim(session.sid, upto);
     });
   }
 
-  async #detach(conn: Conn): Promise<void> {
+  private async detach(conn: Conn): Promise<void> {
     const session = conn.session;
     if (!session) return;
     await session.inbound.run(() =>
@@ -657,7 +749,7 @@ export class DeliveryServer<Req = unknown> {
         await this.store.release(session.sid);
       }),
     );
-    this.#forgetIfIdle(session);
+    this.forgetIfIdle(session);
   }
 }
 
