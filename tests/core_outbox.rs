@@ -319,3 +319,25 @@ fn overflow_names() {
     assert_eq!(Overflow::parse("dropOldest"), None);
     assert_eq!(Overflow::parse(""), None);
 }
+
+#[test]
+fn nothing_is_handed_to_a_socket_that_is_closing_sends_wait_for_the_next_one() {
+    // The server's close frame arrived (readyState CLOSING) before the close event: what the
+    // browser is handed now is dropped without an error, so the core keeps it.
+    let mut sim = Sim::new(no_jitter());
+    sim.open();
+    sim.send_text("before").unwrap();
+    let conn = sim.last_open();
+    sim.input(Input::Closing { conn });
+    sim.clear();
+    assert_eq!(sim.send_text("during"), Ok(SendOutcome::Queued));
+    assert!(!sim
+        .take_commands()
+        .iter()
+        .any(|c| matches!(c, Command::Send { .. })));
+    assert!(!sim.m.wants_reading(), "no readings of a closing socket");
+    sim.server_close(1012);
+    sim.step();
+    sim.open();
+    assert_eq!(sim.sent_texts(), vec!["before", "during"]);
+}

@@ -121,6 +121,8 @@ pub struct Machine<M = Payload> {
     poll_interval: Millis,
     /// A `ReadBufferedAmount` was requested and its reading has not come yet.
     poll_pending: bool,
+    /// The open socket is closing (`Input::Closing`): nothing more is handed to it.
+    socket_closing: bool,
     online: bool,
     released: bool,
     last_close: Option<CloseInfo>,
@@ -164,6 +166,7 @@ impl<M: Message> Machine<M> {
             handed: 0,
             poll_interval: BUFFER_POLL_MS,
             poll_pending: false,
+            socket_closing: false,
             online: true,
             released: false,
             last_close: None,
@@ -192,6 +195,12 @@ impl<M: Message> Machine<M> {
             } => self.on_closed(now, conn, info, reconnect),
             Input::OpenFailed { conn, error } => self.on_open_failed(now, conn, error),
             Input::BufferedAmount { conn, bytes } => self.on_buffered_amount(now, conn, bytes),
+            Input::Closing { conn } => {
+                if self.socket == Socket::Open(conn) {
+                    self.socket_closing = true;
+                    self.timers.stop(Timer::BufferPoll);
+                }
+            }
             Input::Online => {
                 self.online = true;
                 self.retry_now(now);
@@ -245,7 +254,7 @@ impl<M: Message> Machine<M> {
             .session
             .as_ref()
             .map_or((0, 0), |s| (s.unacked_len(), s.unacked_bytes()));
-        if let Socket::Open(conn) = self.socket {
+        if let (Socket::Open(conn), false) = (self.socket, self.socket_closing) {
             if self.outbox.is_empty()
                 && !self.has_resend()
                 && self.has_room()
@@ -439,6 +448,7 @@ impl<M: Message> Machine<M> {
     /// shows room, a reading could only lower it: the send goes out either way.)
     pub fn wants_reading(&self) -> bool {
         matches!(self.socket, Socket::Open(_))
+            && !self.socket_closing
             && (!self.outbox.is_empty() || self.has_resend() || !self.has_room())
     }
 
@@ -704,6 +714,7 @@ impl<M: Message> Machine<M> {
     // ---- attempts ----
 
     fn start_attempt(&mut self, now: Millis) {
+        self.socket_closing = false;
         self.last_conn += 1;
         let conn = self.last_conn;
         self.socket = Socket::Connecting(conn);
@@ -777,7 +788,9 @@ impl<M: Message> Machine<M> {
     // ---- heartbeat ----
 
     fn ping(&mut self, now: Millis) {
-        let (Socket::Open(conn), Some(h)) = (self.socket, &self.heartbeat) else {
+        let (Socket::Open(conn), Some(h), false) =
+            (self.socket, &self.heartbeat, self.socket_closing)
+        else {
             return;
         };
         let (ping, interval, timeout) = (h.ping.clone(), h.interval_ms, h.timeout_ms);
@@ -803,7 +816,7 @@ impl<M: Message> Machine<M> {
     /// While connected: hand queued messages while there is room; if some still wait, make
     /// sure a reading is requested soon.
     fn drain_outbox(&mut self, now: Millis) {
-        let Socket::Open(conn) = self.socket else {
+        let (Socket::Open(conn), false) = (self.socket, self.socket_closing) else {
             return;
         };
         while self.has_room() {
@@ -840,7 +853,9 @@ impl<M: Message> Machine<M> {
     /// Ask for a reading; ask again a little later (1 ms at least) if none comes back.
     fn request_reading(&mut self, now: Millis) {
         match self.socket {
-            Socket::Open(conn) if !self.outbox.is_empty() || self.has_resend() => {
+            Socket::Open(conn)
+                if !self.socket_closing && (!self.outbox.is_empty() || self.has_resend()) =>
+            {
                 self.commands
                     .push_back(Command::ReadBufferedAmount { conn });
                 self.poll_pending = true;

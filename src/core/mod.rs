@@ -198,6 +198,11 @@ pub enum Input<M = Payload> {
     OpenFailed { conn: ConnId, error: String },
     /// A reading of the socket's bufferedAmount.
     BufferedAmount { conn: ConnId, bytes: u64 },
+    /// The open socket `conn` is closing (its readyState is CLOSING: the server's close frame
+    /// arrived, and the close event has not fired yet). Anything handed to it now would be
+    /// dropped by the browser without an error, so nothing more is: sends wait in the outbox
+    /// until the next connection. Its `Closed` follows.
+    Closing { conn: ConnId },
     /// The browser says it is online again.
     Online,
     /// The browser says it is offline.

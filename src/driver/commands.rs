@@ -16,11 +16,16 @@ impl Shared {
                 }
             }
             Command::ReadBufferedAmount { conn } => {
-                if let Some(bytes) = self.sockets.buffered_amount(conn) {
+                let input = if self.sockets.is_closing(conn) {
+                    Some(Input::Closing { conn })
+                } else {
+                    self.sockets
+                        .buffered_amount(conn)
+                        .map(|bytes| Input::BufferedAmount { conn, bytes })
+                };
+                if let Some(input) = input {
                     let now = self.now();
-                    self.machine
-                        .borrow_mut()
-                        .handle(now, Input::BufferedAmount { conn, bytes });
+                    self.machine.borrow_mut().handle(now, input);
                 }
             }
             Command::Close { conn, code, reason } => {

@@ -137,14 +137,22 @@ impl Driver {
     pub(crate) fn send(&self, message: JsMessage) -> Result<SendOutcome, OutboxFull> {
         let s = &self.shared;
         let now = s.clock.now();
+        // A socket whose close frame arrived is CLOSING before its close event: the core must
+        // know before it hands anything more to it.
         let reading = {
             let m = s.machine.borrow();
-            m.open_conn().filter(|_| m.wants_reading())
+            m.open_conn().map(|conn| (conn, m.wants_reading()))
         }
-        .and_then(|conn| {
-            s.sockets
-                .buffered_amount(conn)
-                .map(|bytes| Input::BufferedAmount { conn, bytes })
+        .and_then(|(conn, wants)| {
+            if s.sockets.is_closing(conn) {
+                Some(Input::Closing { conn })
+            } else if wants {
+                s.sockets
+                    .buffered_amount(conn)
+                    .map(|bytes| Input::BufferedAmount { conn, bytes })
+            } else {
+                None
+            }
         });
         let result = {
             let mut m = s.machine.borrow_mut();

@@ -128,6 +128,13 @@ impl Sockets {
         self.with(conn, |ws| ws.buffered_amount() as u64)
     }
 
+    /// Whether socket `conn` is closing or closed (readyState CLOSING or CLOSED): what is
+    /// handed to it now is dropped without an error.
+    pub(super) fn is_closing(&self, conn: ConnId) -> bool {
+        self.with(conn, |ws| ws.ready_state() >= WebSocket::CLOSING)
+            .unwrap_or(false)
+    }
+
     /// Hands a message to socket `conn`; false if the socket refused it (a missing socket
     /// counts as accepted: its close event is on the way).
     pub(super) fn send(&self, conn: ConnId, data: &JsValue) -> bool {
