@@ -271,7 +271,7 @@ describe('useWebSocket in Chromium', () => {
     const scope = uniqueScope('invalid');
     const h = await harnessPage();
     await h.render([
-      { id: 'url', url: 'http://127.0.0.1/not-a-websocket-url' },
+      { id: 'url', url: 'ftp://127.0.0.1/not-a-websocket-url' }, // (http: is read as ws:, as new WebSocket does)
       { id: 'option', url: wsUrl(scope), options: { reconnect: { jitter: 2 } } },
     ]);
     await waitFor(() => h.eval(() => Object.keys(window.harness.errors).length === 2), { what: 'both errors caught' });
