@@ -269,3 +269,28 @@ export const fmtRate = (xs, unit, digits = 0) => {
 };
 export const kib = (bytes) => `${fmtInt(bytes / 1024)} KiB`;
 export const times = (x, digits = 2) => `${x.toFixed(digits)}×`;
+
+/** Gives up (cleanup, exit 1) if the run is still going after `ms`; returns the timer. */
+export function startWatchdog(ms) {
+  const t = setTimeout(async () => {
+    log(`watchdog: still running after ${ms / 1000} s, giving up`);
+    await cleanup();
+    process.exit(1);
+  }, ms);
+  t.unref();
+  return t;
+}
+
+/** gc(): two forced collections; heapUsed(): the page's JS heap after them (CDP). */
+export async function heapTools(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const gc = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    await cdp.send('HeapProfiler.collectGarbage');
+  };
+  const heapUsed = async () => {
+    await gc();
+    return (await cdp.send('Runtime.getHeapUsage')).usedSize;
+  };
+  return { gc, heapUsed };
+}

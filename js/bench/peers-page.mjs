@@ -11,28 +11,10 @@ import { createElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { flushSync } from 'react-dom';
 import { io } from 'socket.io-client';
+import { deferred, percentiles, sleep, within } from './page-util.mjs';
 
 // A CommonJS module with exports.default: esbuild, following Node, imports module.exports as default.
 const useWebSocket = ruwModule.default?.default ?? ruwModule.default;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function deferred() {
-  let resolve, reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-function within(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, rej) => {
-    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const PKG = new URLSearchParams(location.search).get('pkg');
 const rws = await import(`${PKG}index.js`);
@@ -66,6 +48,18 @@ function HookHost({ url, handlers, options, expose }) {
   return null;
 }
 
+/** reconnecting-websocket and its fork partysocket: the same WebSocket-like API. */
+function reconnecting(Ctor) {
+  return (url, h, options = {}) => {
+    const ws = new Ctor(url, [], options);
+    ws.binaryType = 'arraybuffer';
+    ws.addEventListener('open', () => h.onOpen());
+    ws.addEventListener('message', (e) => h.onMessage(e.data));
+    ws.addEventListener('close', () => h.onClose());
+    return { send: (d) => ws.send(d), close: () => ws.close(), reconnect: () => ws.reconnect() };
+  };
+}
+
 const ADAPTERS = {
   raw(url, h) {
     const ws = new WebSocket(url);
@@ -93,22 +87,17 @@ const ADAPTERS = {
       conn,
     };
   },
-  rwsock(url, h, options = {}) {
-    const ws = new ReconnectingWebSocket(url, [], options);
-    ws.binaryType = 'arraybuffer';
-    ws.addEventListener('open', () => h.onOpen());
-    ws.addEventListener('message', (e) => h.onMessage(e.data));
-    ws.addEventListener('close', () => h.onClose());
-    return { send: (d) => ws.send(d), close: () => ws.close(), reconnect: () => ws.reconnect() };
+  /** resilient-ws with delivery on (PROTOCOL.md): every message through sendWithAck. */
+  rwsDelivery(url, h, options = {}) {
+    const a = ADAPTERS.rws(url, h, { delivery: true, ...options });
+    if (typeof a.conn.sendWithAck !== 'function') throw new Error('this resilient-ws package has no sendWithAck');
+    a.send = (d) => {
+      a.conn.sendWithAck(d).catch((e) => console.warn(`sendWithAck: ${e.reason ?? e.message}`));
+    };
+    return a;
   },
-  party(url, h, options = {}) {
-    const ws = new PartyWebSocket(url, [], options);
-    ws.binaryType = 'arraybuffer';
-    ws.addEventListener('open', () => h.onOpen());
-    ws.addEventListener('message', (e) => h.onMessage(e.data));
-    ws.addEventListener('close', () => h.onClose());
-    return { send: (d) => ws.send(d), close: () => ws.close(), reconnect: () => ws.reconnect() };
-  },
+  rwsock: reconnecting(ReconnectingWebSocket),
+  party: reconnecting(PartyWebSocket),
   ruw(url, h, options = {}) {
     const el = document.createElement('div');
     document.body.append(el);
@@ -196,11 +185,6 @@ async function echo(kind, url, n, type, size) {
 
 // ---- round trips, one at a time, every kind in turns -------------------------------------------
 
-function percentiles(samples) {
-  const s = Float64Array.from(samples).sort();
-  const at = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-  return { p50: at(0.5) * 1000, p99: at(0.99) * 1000 };
-}
 
 /** As js/bench/page.mjs's rttAll: each kind on its own socket, taking turns every `block` round trips. */
 async function rttAll(kinds, urls, n, size, block, shift) {

@@ -18,7 +18,7 @@ import * as esbuild from 'esbuild';
 import { launchBrowser } from '../test-support/chromium.mjs';
 import {
   ROOT, cleanup, cleanups, control, fmtInt, gzip9, log, median, packageSize, pageHtml, startStaticServer,
-  startTestServer, wasInterrupted,
+  startTestServer, startWatchdog, heapTools, wasInterrupted,
 } from './common.mjs';
 import { startProxy, startSocketIoServer } from './servers.mjs';
 import { writeCharts } from './charts.mjs';
@@ -45,9 +45,9 @@ const CFG = {
         { name: '4 KiB binary', type: 'binary', size: 4096, n: 500 },
       ]
     : [
-        { name: '64 B text', type: 'text', size: 64, n: 10000 },
-        { name: '4 KiB text', type: 'text', size: 4096, n: 2500 },
-        { name: '4 KiB binary', type: 'binary', size: 4096, n: 2500 },
+        { name: '64 B text', type: 'text', size: 64, n: 6000 },
+        { name: '4 KiB text', type: 'text', size: 4096, n: 1500 },
+        { name: '4 KiB binary', type: 'binary', size: 4096, n: 1500 },
       ],
   rtt: { n: QUICK ? 600 : 1500, size: 64, block: 50 },
   flush: { n: 100000, size: 64 },
@@ -106,12 +106,7 @@ const results = { sections: {}, errors: {} };
 
 async function main() {
   const started = Date.now();
-  const watchdog = setTimeout(async () => {
-    log(`watchdog: still running after ${WATCHDOG_MS / 1000} s, giving up`);
-    await cleanup();
-    process.exit(1);
-  }, WATCHDOG_MS);
-  watchdog.unref();
+  const watchdog = startWatchdog(WATCHDOG_MS);
   if (!existsSync(join(PKG, 'resilient_ws_bg.wasm'))) throw new Error(`${PKG} is not a built package: run \`make pkg\``);
   if (!existsSync(join(BENCH_DIR, 'node_modules/socket.io'))) throw new Error('js/bench/node_modules is missing: run `make setup` (or npm ci in js/bench)');
 
@@ -157,29 +152,40 @@ async function main() {
   await page.waitForFunction(() => window.benchReady === true, null, { timeout: 30000 }).catch((e) => {
     throw new Error(`the peers page did not load: ${problems.join('; ') || e.message}`);
   });
-  const cdp = await page.context().newCDPSession(page);
-  const gc = async () => {
-    await cdp.send('HeapProfiler.collectGarbage');
-    await cdp.send('HeapProfiler.collectGarbage');
-  };
-  const heapUsed = async () => {
-    await gc();
-    return (await cdp.send('Runtime.getHeapUsage')).usedSize;
-  };
+  const { gc, heapUsed } = await heapTools(page);
   const call = (fn, ...args) => page.evaluate(([fn, args]) => window.P[fn](...args), [fn, args]);
   const tag = `${Date.now().toString(36)}-${process.pid}`;
   let seq = 0;
   const newScope = (what) => `peers-${what}-${tag}-${seq++}`;
   /** The URL of `kind` for `scope`: directly, or through the proxies. */
   const urlOf = (kind, scope, proxied = false) =>
-    kind === 'sio'
+    kind === 'rwsDelivery'
+      ? `ws://127.0.0.1:${proxied ? wsProxy.port : wsPort}/delivery/${scope}`
+      : kind === 'sio'
       ? `http://127.0.0.1:${proxied ? sioProxy.port : sio.port}/?scope=${scope}`
       : proxied
         ? `ws://127.0.0.1:${wsProxy.port}/${scope}`
         : `${srv.ws}/${scope}`;
   /** Messages the server got on `scope` from `kind`. */
-  const receivedOf = async (kind, scope) =>
-    kind === 'sio' ? sio.received(scope) : (await control(srv.control, `/received?scope=${encodeURIComponent(scope)}`)).messages;
+  const receivedOf = async (kind, scope) => {
+    if (kind === 'sio') return sio.received(scope);
+    const sc = kind === 'rwsDelivery' ? `delivery/${scope}` : scope;
+    const got = (await control(srv.control, `/received?scope=${encodeURIComponent(sc)}`)).messages;
+    if (kind !== 'rwsDelivery') return got;
+    // Delivery frames: {"t":"d","s":seq,"p":text} carry the app's message; hello and acks do not.
+    return got.flatMap((m) => {
+      try {
+        const f = JSON.parse(m);
+        return f?.t === 'd' ? [f.p] : [];
+      } catch {
+        return [m];
+      }
+    });
+  };
+  // resilient-ws + delivery needs a server speaking PROTOCOL.md: the test server's /delivery/<scope>.
+  const rootInfo = await fetch(`${srv.control}/`).then((r) => r.text()).catch(() => '');
+  const FAULT_PEERS = rootInfo.includes('/delivery') ? [...PEERS, 'rwsDelivery'] : PEERS;
+  if (FAULT_PEERS === PEERS) log('resilient-ws + delivery: pending (the test server has no /delivery sockets)');
   const only = process.env.BENCH_SECTIONS?.split(',');
   const section = async (name, f) => {
     if (only && !only.includes(name)) return;
@@ -295,25 +301,25 @@ async function main() {
       };
       const out = {};
       for (const [fault, inject] of Object.entries(faults)) {
-        const per = Object.fromEntries(PEERS.map((k) => [k, { lost: [], dup: [], sent: [], opens: [] }]));
+        const per = Object.fromEntries(FAULT_PEERS.map((k) => [k, { lost: [], dup: [], sent: [], opens: [] }]));
         for (let r = 0; r < FAULT_ROUNDS; r++) {
-          const scopes = Object.fromEntries(PEERS.map((k) => [k, newScope(`fault-${k}`)]));
-          for (const k of PEERS) await call('start', k, k, urlOf(k, scopes[k], true), FAULT_OPTIONS[k]);
-          for (const k of PEERS) await call('waitOpen', k);
-          for (const k of PEERS) await call('startSending', k, everyMs);
+          const scopes = Object.fromEntries(FAULT_PEERS.map((k) => [k, newScope(`fault-${k}`)]));
+          for (const k of FAULT_PEERS) await call('start', k, k, urlOf(k, scopes[k], true), FAULT_OPTIONS[k]);
+          for (const k of FAULT_PEERS) await call('waitOpen', k);
+          for (const k of FAULT_PEERS) await call('startSending', k, everyMs);
           await new Promise((res) => setTimeout(res, at));
           await inject();
           await new Promise((res) => setTimeout(res, ms - at));
           const stats = {};
-          for (const k of PEERS) stats[k] = await call('stopSending', k);
+          for (const k of FAULT_PEERS) stats[k] = await call('stopSending', k);
           // Drain: until no count moves for 3 s (at most 20 s).
           let last = '';
           for (let t0 = Date.now(), still = Date.now(); Date.now() - t0 < 20000; await new Promise((res) => setTimeout(res, 500))) {
-            const now = (await Promise.all(PEERS.map(async (k) => (await receivedOf(k, scopes[k])).length))).join();
+            const now = (await Promise.all(FAULT_PEERS.map(async (k) => (await receivedOf(k, scopes[k])).length))).join();
             if (now !== last) [last, still] = [now, Date.now()];
             else if (Date.now() - still > 3000) break;
           }
-          for (const k of PEERS) {
+          for (const k of FAULT_PEERS) {
             const got = (await receivedOf(k, scopes[k])).map(String);
             const unique = new Set(got);
             const sent = stats[k].sent;
@@ -324,11 +330,11 @@ async function main() {
             per[k].sent.push(sent);
             per[k].opens.push(stats[k].opens);
             await call('stop', k);
-            if (k !== 'sio') await control(srv.control, `/reset?scope=${encodeURIComponent(scopes[k])}`);
+            if (k !== 'sio') await control(srv.control, `/reset?scope=${encodeURIComponent(k === 'rwsDelivery' ? `delivery/${scopes[k]}` : scopes[k])}`);
           }
-          log(`${fault}: ${PEERS.map((k) => `${SHORT[k]} lost ${per[k].lost.at(-1)} dup ${per[k].dup.at(-1)} (opens ${per[k].opens.at(-1)})`).join(', ')}`);
+          log(`${fault}: ${FAULT_PEERS.map((k) => `${SHORT[k]} lost ${per[k].lost.at(-1)} dup ${per[k].dup.at(-1)} (opens ${per[k].opens.at(-1)})`).join(', ')}`);
         }
-        out[fault] = Object.fromEntries(PEERS.map((k) => [k, { lost: median(per[k].lost), dup: median(per[k].dup), sent: median(per[k].sent), rounds: per[k] }]));
+        out[fault] = Object.fromEntries(FAULT_PEERS.map((k) => [k, { lost: median(per[k].lost), dup: median(per[k].dup), sent: median(per[k].sent), rounds: per[k] }]));
       }
       return out;
     });

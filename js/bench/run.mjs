@@ -20,7 +20,7 @@ import os from 'node:os';
 import { launchBrowser } from '../test-support/chromium.mjs';
 import {
   ROOT, cleanup, cleanups, control, fmtInt, fmtRate, kib, log, median, packageSize, pageHtml, startStaticServer,
-  startTestServer, times, wasInterrupted,
+  startTestServer, startWatchdog, heapTools, times, wasInterrupted,
 } from './common.mjs';
 
 const BENCH_DIR = join(ROOT, 'js/bench');
@@ -75,12 +75,7 @@ const TARGET = { echo: 0.95, recv: 0.95, rttP50: 1.05, rttP99: 1.1, bin: 0.9, si
 
 async function main() {
   const started = Date.now();
-  const watchdog = setTimeout(async () => {
-    log(`watchdog: still running after ${WATCHDOG_MS / 1000} s, giving up`);
-    await cleanup();
-    process.exit(1);
-  }, WATCHDOG_MS);
-  watchdog.unref();
+  const watchdog = startWatchdog(WATCHDOG_MS);
 
   for (const [name, dir] of Object.entries(PACKAGES)) {
     if (!existsSync(join(dir, 'resilient_ws_bg.wasm')) || !existsSync(join(dir, 'index.js'))) {
@@ -123,15 +118,7 @@ async function main() {
   await Promise.race([page.waitForFunction(() => window.benchReady === true, null, { timeout: 30000 }), threw]).catch((e) => {
     throw new Error(`the bench page did not load (${sdks.map((v) => `${v}: ${PACKAGES[v]}`).join(', ')}): ${problems.join('; ') || e.message}`);
   });
-  const cdp = await page.context().newCDPSession(page);
-  const gc = async () => {
-    await cdp.send('HeapProfiler.collectGarbage');
-    await cdp.send('HeapProfiler.collectGarbage');
-  };
-  const heapUsed = async () => {
-    await gc();
-    return (await cdp.send('Runtime.getHeapUsage')).usedSize;
-  };
+  const { gc, heapUsed } = await heapTools(page);
 
   const tag = `${Date.now().toString(36)}-${process.pid}`;
   let scopeSeq = 0;
