@@ -29,7 +29,7 @@ export async function report(results, out, { NAME, SHORT, KINDS, PEERS, QUICK })
     `- Machine: ${m.machine} (a shared build machine: compare within one run, not across runs).`,
     `- Headless Chromium ${m.chromium}, Node ${m.node}; every library in one page, against the same local servers (ws-test-server for the WebSocket libraries, socket.io ${m.versions['socket.io']}'s own server for socket.io-client).`,
     `- Versions: resilient-ws ${m.rws} (this tree's pkg/), ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}.`,
-    `- Rounds: throughput and round trips: medians of ${m.rounds.throughput} rounds, the libraries alternating (the order rotating every round) after a discarded warm-up round; flush: ${m.rounds.flush} rounds; faults: ${m.rounds.faults} round${m.rounds.faults > 1 ? 's' : ''} per fault (each 20 s long, every library at once); outages: 20.`,
+    `- Rounds: throughput and round trips: medians of ${m.rounds.throughput} rounds, the libraries alternating (the order rotating every round) after a discarded warm-up round; flush: ${m.rounds.flush} round${m.rounds.flush > 1 ? 's' : ''} (each library alternating); faults: ${m.rounds.faults} round${m.rounds.faults > 1 ? 's' : ''} per fault (each 20 s long, every library at once); outages: 20.`,
     `- The whole run took ${m.seconds} s.`,
     '',
   );
@@ -109,7 +109,7 @@ export async function report(results, out, { NAME, SHORT, KINDS, PEERS, QUICK })
         'Every library at once, each with its defaults (socket.io-client with `retries: 3, ackTimeout: 10000`, which turns on its acknowledged, retried emits), through a TCP proxy in front of the servers. Restart: the server closes every connection with 1012 (ws-test-server /close?code=1012; socket.io: the engine\'s WebSockets closed with 1012) and accepts again at once. Abrupt drop: the proxy resets both ends of every connection (RST). Blackhole: for 5 s the proxy passes nothing either way and answers no new connection; held bytes are delivered afterwards on connections both ends still hold (as TCP retransmission would), and lost on those either end gave up. Lost: sequence numbers the app sent that the server never received; duplicated: received more than once.',
         '',
       );
-      if (!measured.includes('rwsDelivery')) p(`Pending: ${pending.split('|')[1].trim()}.`, '');
+      if (!measured.includes('rwsDelivery')) p(`resilient-ws + delivery is ${pending.split('|')[1].trim()}.`, '');
     }
 
     p(`## Time from the server being back to connected (default backoff, ${m.cfg.outages.n} outages of ${m.cfg.outages.downMs / 1000} s)`, '');
@@ -145,7 +145,10 @@ export async function report(results, out, { NAME, SHORT, KINDS, PEERS, QUICK })
     failed('storm');
     if (s.storm?.table) p(s.storm.table, '');
   }
-  if (m.problems.length) p(`Page errors (${m.problems.length}): ${m.problems.slice(0, 5).join('; ')}`, '');
+  // The browser logs every refused or reset connection attempt: expected during the outages.
+  const expected = /ERR_CONNECTION_RESET|ERR_CONNECTION_REFUSED|ERR_SOCKET_NOT_CONNECTED|ERR_EMPTY_RESPONSE|WebSocket is closed before the connection/;
+  const problems = m.problems.filter((x) => !expected.test(x));
+  if (problems.length) p(`Page errors (${problems.length}): ${problems.slice(0, 5).join('; ')}`, '');
   if (Object.keys(results.errors).length) p(`Errors: ${JSON.stringify(results.errors)}`, '');
 
   // ---- charts ----
@@ -179,7 +182,8 @@ export async function report(results, out, { NAME, SHORT, KINDS, PEERS, QUICK })
   if (s.faults) {
     charts['loss'] = {
       title: 'Messages lost per fault (100 msg/s for 20 s; lower is better)',
-      y: 'messages lost',
+      y: 'messages lost (symlog)',
+      log: true,
       rows: Object.entries(s.faults).flatMap(([f, r]) => Object.keys(r).map((k) => ({ kind: SHORT[k], group: f, value: r[k].lost }))),
     };
   }
