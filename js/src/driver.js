@@ -96,18 +96,6 @@ export function frozen_snapshot(status, lastMessage, attempt, nextRetryAt, queue
 }
 
 /**
- * What a sendWithAck promise rejects with when its message is dropped: reason "overflow",
- * "full", "released" or "rejected" (then detail is the server's reason).
- * @param {string} reason
- * @param {string} [detail]
- */
-export function drop_error(reason, detail) {
-  const error = new Error(`message not delivered: ${reason}${detail ? ` (${detail})` : ''}`);
-  error.name = 'DropError';
-  return Object.assign(error, { reason, detail });
-}
-
-/**
  * Calls done(true, value) or done(false, error) once the thenable settles.
  * @param {unknown} value
  * @param {(ok: boolean, value: unknown) => void} done
