@@ -167,20 +167,12 @@ async function main() {
         ? `ws://127.0.0.1:${wsProxy.port}/${scope}`
         : `${srv.ws}/${scope}`;
   /** Messages the server got on `scope` from `kind`. */
+  // The test server records what a /delivery/<scope> socket applied (each seq once) under the
+  // scope "delivery/<scope>", as the app's text.
   const receivedOf = async (kind, scope) => {
     if (kind === 'sio') return sio.received(scope);
     const sc = kind === 'rwsDelivery' ? `delivery/${scope}` : scope;
-    const got = (await control(srv.control, `/received?scope=${encodeURIComponent(sc)}`)).messages;
-    if (kind !== 'rwsDelivery') return got;
-    // Delivery frames: {"t":"d","s":seq,"p":text} carry the app's message; hello and acks do not.
-    return got.flatMap((m) => {
-      try {
-        const f = JSON.parse(m);
-        return f?.t === 'd' ? [f.p] : [];
-      } catch {
-        return [m];
-      }
-    });
+    return (await control(srv.control, `/received?scope=${encodeURIComponent(sc)}`)).messages;
   };
   // resilient-ws + delivery needs a server speaking PROTOCOL.md: the test server's /delivery/<scope>.
   const rootInfo = await fetch(`${srv.control}/`).then((r) => r.text()).catch(() => '');
