@@ -110,6 +110,7 @@ export async function report(results, out, { NAME, SHORT, KINDS, PEERS, QUICK })
         '',
       );
       if (!measured.includes('rwsDelivery')) p(`resilient-ws + delivery is ${pending.split('|')[1].trim()}.`, '');
+      else p('resilient-ws + delivery: `delivery: true` with its defaults (ackTimeoutMs 10000, ackEveryMs 1000), every message through `sendWithAck`, against the test server\'s `/delivery/<scope>` socket, which speaks PROTOCOL.md and records each message it applies once (a resent frame it already applied is acknowledged again, not applied: duplicates cannot reach the app there).', '');
     }
 
     p(`## Time from the server being back to connected (default backoff, ${m.cfg.outages.n} outages of ${m.cfg.outages.downMs / 1000} s)`, '');
