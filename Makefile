@@ -13,10 +13,10 @@ test:           ## format check, clippy (host + wasm32), host tests, browser tes
 pkg:            ## build the npm package into pkg/
 	bash js/build-pkg.sh
 
-bench:          ## benchmarks: host (reconnect storm, outbox); browser: raw WebSocket vs SDK before (BENCH_BASELINE) vs after (pkg/): throughput, round trips, memory, size
+bench:          ## benchmarks (< 15 min): resilient-ws vs raw WebSocket, reconnecting-websocket, partysocket, react-use-websocket, socket.io-client: throughput, RTT, size, flush, loss across faults, reconnect time, memory, reconnect storm -> bench/results.md + SVG charts
 	bash scripts/bench.sh
 
-bench-quick:    ## the browser bench only, fewer rounds and messages: throughput, round trips, size (< 2 min)
+bench-quick:    ## the throughput, round-trip and size rows only (< 2 min), into target/bench-quick/
 	bash scripts/bench.sh --quick
 
 demo:           ## the chat demo: React page + WebSocket server, with restart/offline controls

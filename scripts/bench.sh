@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# make bench: benchmarks that report ratios measured side by side in one run (the machines are
-# shared and noisy: compare within a run, not across runs).
-#   scripts/bench.sh           host benches (reconnect storm, outbox), then the browser bench:
-#                              raw WebSocket vs the SDK before (BENCH_BASELINE) vs after (pkg/),
-#                              package size, memory over 1,000 reconnect cycles, twiggy top.
-#   scripts/bench.sh --quick   (make bench-quick) the browser bench only, fewer rounds and
-#                              messages: throughput, round-trip latency and size rows, and
-#                              twiggy top (without the named twin).
-# Env: BENCH_BASELINE=<rev> (default d458d37, the last commit before the current rewrite): the
-# "before" package, built once from that commit into target/bench-baseline/pkg and cached
-# (target/bench-baseline/stamp holds the commit). BENCH_AFTER_PKG=<dir>: the "after" package
-# (default pkg/, built by js/build-pkg.sh if missing). BENCH_ROUNDS: rounds per section.
-# BENCH_ONLY=echo,recv,rtt,bin,memory: only those browser sections (the size rows always).
+# make bench: resilient-ws against the raw WebSocket and the libraries users would pick instead,
+# side by side in one run (the machines are shared and noisy: compare within a run, not across).
+#   scripts/bench.sh                 the outbox host bench, then js/bench/peers.mjs: throughput,
+#                                    round trips, size, the flush after an outage, loss across
+#                                    faults, time to reconnect, memory over reconnect cycles, the
+#                                    reconnect storm; writes bench/results.md, bench/results.json
+#                                    and the SVG charts in bench/ (< 15 min); then twiggy top.
+#   scripts/bench.sh --quick         (make bench-quick) throughput, round-trip and size rows only,
+#                                    into target/bench-quick/ (bench/ keeps the full run), < 2 min.
+#   scripts/bench.sh --before-after  the fast-path comparison: raw WebSocket vs the SDK before
+#                                    (BENCH_BASELINE) vs after (pkg/), js/bench/run.mjs.
+# The peers come from js/bench/package-lock.json (js/bench/install.sh, also run by make setup).
+# Env: BENCH_BASELINE=<rev> (--before-after; default d458d37): the "before" package, built once
+# from that commit into target/bench-baseline/pkg and cached (target/bench-baseline/stamp holds
+# the commit). BENCH_AFTER_PKG=<dir>: the resilient-ws package (default pkg/, built by
+# js/build-pkg.sh if missing). BENCH_ROUNDS: rounds per section. BENCH_SECTIONS (peers.mjs) and
+# BENCH_ONLY (run.mjs): only some sections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,10 +23,12 @@ export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
 log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 START=$(date +%s)
 QUICK=0
+MODE=peers
 case "${1:-}" in
   --quick) QUICK=1 ;;
+  --before-after) MODE=before-after ;;
   "") ;;
-  *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--quick | --before-after]" >&2; exit 2 ;;
 esac
 failed=()
 
@@ -61,10 +67,8 @@ baseline_pkg() {
 }
 
 # ---- host benches ---------------------------------------------------------------------------
-if [ $QUICK = 0 ]; then
-  echo "== reconnect storm: 10,000 simulated clients, server away for 5 s (core, host)"
-  cargo bench -q --bench reconnect_storm || failed+=("cargo bench reconnect_storm")
-  echo
+# (the reconnect storm is run by js/bench/peers.mjs, which puts it into bench/results.md)
+if [ $QUICK = 0 ] && [ $MODE = peers ]; then
   echo "== outbox throughput (core, host)"
   cargo bench -q --bench outbox || failed+=("cargo bench outbox")
   echo
@@ -77,7 +81,8 @@ if [ ! -f "$AFTER/resilient_ws_bg.wasm" ] && [ -z "${BENCH_AFTER_PKG:-}" ]; then
   log "pkg/ is not built: bash js/build-pkg.sh"
   bash js/build-pkg.sh >&2 || log "js/build-pkg.sh failed"
 fi
-BEFORE=$(baseline_pkg) || BEFORE=""
+BEFORE=""
+[ $MODE = before-after ] && { BEFORE=$(baseline_pkg) || BEFORE=""; }
 # A snapshot of the "after" package: a `make pkg` run meanwhile (rm -rf pkg, then a few
 # minutes of wasm-pack) does not pull the files from under the running page.
 AFTER_SRC=$AFTER
@@ -87,13 +92,24 @@ if [ -f "$AFTER/resilient_ws_bg.wasm" ]; then
   cp -r "$AFTER" "$ROOT/target/bench-after/pkg"
   AFTER=$ROOT/target/bench-after/pkg
 fi
-args=(--after "$AFTER" --after-label "$AFTER_SRC")
-args+=(--before-label "$(git rev-parse --short "$BASE_REV" 2>/dev/null || echo "$BASE_REV")")
-[ -n "$BEFORE" ] && args+=(--before "$BEFORE")
-[ $QUICK = 1 ] && args+=(--quick)
-echo "== browser: raw WebSocket vs resilient-ws before ($BASE_REV) and after ($AFTER_SRC), headless Chromium"
-node js/bench/run.mjs "${args[@]}" || failed+=("node js/bench/run.mjs")
-echo
+if [ $MODE = peers ]; then
+  bash js/bench/install.sh || failed+=("js/bench/install.sh")
+  out=$ROOT/bench
+  [ $QUICK = 1 ] && out=$ROOT/target/bench-quick
+  pargs=(--pkg "$AFTER" --out "$out")
+  [ $QUICK = 1 ] && pargs+=(--quick)
+  echo "== browser: resilient-ws ($AFTER_SRC) vs the raw WebSocket and the peers, headless Chromium -> ${out#$ROOT/}/results.md"
+  node js/bench/peers.mjs "${pargs[@]}" || failed+=("node js/bench/peers.mjs")
+  echo
+else
+  args=(--after "$AFTER" --after-label "$AFTER_SRC")
+  args+=(--before-label "$(git rev-parse --short "$BASE_REV" 2>/dev/null || echo "$BASE_REV")")
+  [ -n "$BEFORE" ] && args+=(--before "$BEFORE")
+  [ $QUICK = 1 ] && args+=(--quick)
+  echo "== browser: raw WebSocket vs resilient-ws before ($BASE_REV) and after ($AFTER_SRC), headless Chromium"
+  node js/bench/run.mjs "${args[@]}" || failed+=("node js/bench/run.mjs")
+  echo
+fi
 
 # ---- what takes the room in the wasm ---------------------------------------------------------
 # The shipped wasm has no names (wasm-opt drops the name section), so twiggy lists code[N] and
@@ -119,7 +135,9 @@ named_twin() { # <cargo output .wasm> <pkg dir> <Cargo.toml> <scratch dir>: prin
   echo "$out/named.wasm ${flags[*]}"
 }
 if command -v twiggy >/dev/null; then
-  for side in before after; do
+  sides=(after)
+  [ $MODE = before-after ] && sides=(before after)
+  for side in "${sides[@]}"; do
     dir=$BEFORE; cargo_out=$BASE_DIR/cargo-target/wasm32-unknown-unknown/release/resilient_ws.wasm
     manifest=$BASE_DIR/src/Cargo.toml
     if [ $side = after ]; then

@@ -93,6 +93,9 @@ if [ -f package-lock.json ]; then
   fi
 fi
 
+# the benchmark's own dependencies (js/bench/package-lock.json): make bench compares with them
+bash js/bench/install.sh
+
 # ---- 5. check ------------------------------------------------------------------------
 "$ROOT/scripts/toolchain.sh" check
 log "done in $(( $(date +%s) - START )) s"

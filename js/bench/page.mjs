@@ -10,25 +10,7 @@
 // comes from the wasm-bindgen glue's init (which returns the instance's exports once loaded)
 // when the package has that glue, and is reported as unknown otherwise.
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function deferred() {
-  let resolve, reject;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Rejects if `promise` takes longer than `ms`. */
-function within(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, rej) => {
-    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+import { deferred, percentiles, sleep, within } from './page-util.mjs';
 
 // ---- the packages -----------------------------------------------------------------------------
 
@@ -237,13 +219,6 @@ async function recvSdk(v, url, control, scope, n) {
 
 // ---- 3. round trips, one at a time ------------------------------------------------------------
 
-function percentiles(samples) {
-  const s = Float64Array.from(samples).sort();
-  const at = (q) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-  let sum = 0;
-  for (const x of s) sum += x;
-  return { p50: at(0.5) * 1000, p99: at(0.99) * 1000, mean: (sum / s.length) * 1000 };
-}
 
 /**
  * Round trips, one at a time, for every variant in `kinds` at once: each variant has its own

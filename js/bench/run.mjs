@@ -13,20 +13,16 @@
 // machines are shared and noisy, so the ratios within one run are what matter.
 // Env: BENCH_ROUNDS: the most rounds per section (default 9, --quick 5); past 3, a section
 // stops early rather than overrun its time budget.
-import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, extname, join, normalize, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { gzipSync, constants as zlib } from 'node:zlib';
 import os from 'node:os';
-import * as esbuild from 'esbuild';
 import { launchBrowser } from '../test-support/chromium.mjs';
+import {
+  ROOT, cleanup, cleanups, control, fmtInt, fmtRate, kib, log, median, packageSize, pageHtml, startStaticServer,
+  startTestServer, startWatchdog, heapTools, times, wasInterrupted,
+} from './common.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BENCH_DIR = join(ROOT, 'js/bench');
 
 const { values: opts } = parseArgs({
@@ -74,266 +70,12 @@ const want = (x) => ONLY.includes(x);
 // The targets (the issue being worked on); "after" is measured against them.
 const TARGET = { echo: 0.95, recv: 0.95, rttP50: 1.05, rttP99: 1.1, bin: 0.9, sizeBytes: 25_000, mem: 1.05 };
 
-const log = (...a) => console.error('[bench]', ...a);
-
-// ---- cleanup: every resource registers how to stop it ------------------------------------------
-
-const cleanups = [];
-let cleaningUp = null;
-function cleanup() {
-  cleaningUp ??= (async () => {
-    for (const f of cleanups.splice(0).reverse()) {
-      try {
-        await f();
-      } catch (e) {
-        log('cleanup:', e?.message ?? e);
-      }
-    }
-  })();
-  return cleaningUp;
-}
-let serverProcess = null;
-// Last resort (process.exit from anywhere): the child gets SIGTERM synchronously.
-process.on('exit', () => {
-  if (serverProcess && serverProcess.exitCode === null) serverProcess.kill('SIGTERM');
-});
-let interrupted = false;
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, async () => {
-    interrupted = true;
-    log(`${sig}: cleaning up`);
-    await cleanup();
-    process.exit(130);
-  });
-}
-
-// ---- ws-test-server ----------------------------------------------------------------------------
-
-function cargoEnv() {
-  const path = [join(os.homedir(), '.cargo/bin'), process.env.PATH].join(':');
-  return { ...process.env, PATH: path };
-}
-
-function targetDir() {
-  const r = spawnSync('cargo', ['metadata', '--format-version', '1', '--no-deps'], {
-    cwd: ROOT,
-    env: cargoEnv(),
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  if (r.status === 0) {
-    try {
-      return JSON.parse(r.stdout).target_directory;
-    } catch {
-      /* fall through */
-    }
-  }
-  return resolve(ROOT, process.env.CARGO_TARGET_DIR ?? 'target');
-}
-
-async function startTestServer() {
-  const build = spawnSync('cargo', ['build', '-q', '--release', '-p', 'ws-test-server'], {
-    cwd: ROOT,
-    env: cargoEnv(),
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  if (build.status !== 0) throw new Error(`cargo build -p ws-test-server failed (status ${build.status})`);
-  const bin = join(targetDir(), 'release/ws-test-server');
-  if (!existsSync(bin)) throw new Error(`${bin} not found after the build`);
-
-  const child = spawn(bin, [], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  serverProcess = child;
-  const stderrTail = [];
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => {
-    stderrTail.push(d);
-    if (stderrTail.length > 50) stderrTail.shift();
-  });
-  cleanups.push(
-    () =>
-      new Promise((r) => {
-        if (child.exitCode !== null || child.signalCode !== null) return r();
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-        child.once('exit', () => {
-          clearTimeout(t);
-          r();
-        });
-        child.kill('SIGTERM');
-      }),
-  );
-  const line = await new Promise((res, rej) => {
-    const rl = createInterface({ input: child.stdout });
-    const t = setTimeout(() => rej(new Error('ws-test-server printed nothing within 15 s')), 15000);
-    rl.once('line', (l) => {
-      clearTimeout(t);
-      res(l);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      rej(new Error(`ws-test-server exited (${code}): ${stderrTail.join('').slice(-2000)}`));
-    });
-  });
-  child.stdout.resume();
-  const m = /ws=(\S+)\s+control=(\S+)/.exec(line);
-  if (!m) throw new Error(`unexpected first line from ws-test-server: ${line}`);
-  return { ws: m[1].replace(/\/$/, ''), control: m[2].replace(/\/$/, ''), pid: child.pid };
-}
-
-async function control(base, path) {
-  // A connection-level failure (e.g. a reset keep-alive socket) is retried; the last one says why.
-  let res;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      res = await fetch(base + path);
-      break;
-    } catch (e) {
-      const why = `${e.message}${e.cause ? ` (${e.cause.code ?? ''} ${e.cause.message ?? e.cause})` : ''}`;
-      const server = serverProcess && serverProcess.exitCode !== null ? `; ws-test-server exited (${serverProcess.exitCode})` : '';
-      if (attempt >= 3 || server) throw new Error(`control ${path}: ${why}${server}`);
-      log(`control ${path}: ${why}; retrying`);
-      await new Promise((r) => setTimeout(r, 200 * attempt));
-    }
-  }
-  const text = await res.text();
-  if (!res.ok) throw new Error(`control ${path}: HTTP ${res.status} ${text}`);
-  return JSON.parse(text);
-}
-
-// ---- static server: the page, the packages and js/bench/ --------------------------------------
-
-const MIME = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.ts': 'text/plain; charset=utf-8',
-};
-
-const PAGE = `<!doctype html>
-<html><head><meta charset="utf-8"><title>resilient-ws bench</title></head>
-<body><script type="module" src="/bench/page.mjs"></script></body></html>`;
-
-// Cross-origin isolation: Chromium's performance.now() then steps by 5 µs instead of 100 µs,
-// which the round-trip row needs. Every resource is same-origin; the control server's fetches
-// are CORS requests, which require-corp allows; WebSockets are not subject to it.
-const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
-
-async function startStaticServer(mounts) {
-  const server = createServer(async (req, res) => {
-    try {
-      const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-      if (path === '/' || path === '/index.html') {
-        res.writeHead(200, { 'content-type': MIME['.html'], 'cache-control': 'no-store', ...ISOLATION });
-        return res.end(PAGE);
-      }
-      if (path === '/favicon.ico') {
-        res.writeHead(204);
-        return res.end();
-      }
-      const mount = mounts.find(([prefix]) => path.startsWith(prefix));
-      if (!mount) throw new Error('no mount');
-      const [prefix, dir] = mount;
-      const file = normalize(join(dir, path.slice(prefix.length)));
-      if (!file.startsWith(dir + '/')) throw new Error('outside root');
-      if (!(await stat(file)).isFile()) throw new Error('not a file');
-      const body = await readFile(file);
-      res.writeHead(200, {
-        'content-type': MIME[extname(file)] ?? 'application/octet-stream',
-        'cache-control': 'no-store',
-        ...ISOLATION,
-      });
-      res.end(body);
-    } catch {
-      res.writeHead(404, { 'content-type': 'text/plain' });
-      res.end('not found');
-    }
-  });
-  await new Promise((r, j) => {
-    server.once('error', j);
-    server.listen(0, '127.0.0.1', r);
-  });
-  cleanups.push(
-    () =>
-      new Promise((r) => {
-        server.closeAllConnections?.();
-        server.close(() => r());
-      }),
-  );
-  return `http://127.0.0.1:${server.address().port}`;
-}
-
-// ---- package size: what a bundler ships -------------------------------------------------------
-
-/**
- * The package's JS as an app would ship it: every .js file reachable from the two entry points
- * (index.js, react.js) through relative static or dynamic imports and re-exports ('react' and
- * other bare specifiers are the app's), each minified with esbuild's transform API and
- * gzipped with `gzip -9`, plus resilient_ws_bg.wasm gzipped with `gzip -9`. The imports are read
- * from the minified code (no comments left, one spelling), so a package whose modules do not
- * link is still measured.
- */
-async function packageSize(dir) {
-  // `gzip -9` itself (zlib's level 9 differs from it by about 1% on the wasm); zlib without gzip.
-  const gz = (buf) => {
-    const r = spawnSync('gzip', ['-9c'], { input: buf, maxBuffer: 64 << 20 });
-    return r.status === 0 ? r.stdout.length : gzipSync(buf, { level: zlib.Z_BEST_COMPRESSION }).length;
-  };
-  const files = [];
-  const seen = new Set();
-  const queue = ['index.js', 'react.js'].filter((f) => existsSync(join(dir, f)));
-  while (queue.length) {
-    const rel = queue.shift();
-    if (seen.has(rel)) continue;
-    seen.add(rel);
-    const abs = join(dir, rel);
-    if (!existsSync(abs)) throw new Error(`${dir}: ${rel} is imported but missing`);
-    const source = readFileSync(abs, 'utf8');
-    const { code } = await esbuild.transform(source, { minify: true, loader: 'js', format: 'esm', legalComments: 'none' });
-    files.push({ file: rel, raw: Buffer.byteLength(source), min: Buffer.byteLength(code), gz: gz(code) });
-    for (const m of code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*(["'`])(\.{1,2}\/[^"'`]+)\1/g)) {
-      const target = relative(dir, resolve(dirname(abs), m[2]));
-      if (!target.startsWith('..') && /\.m?js$/.test(target)) queue.push(target);
-    }
-  }
-  files.sort((x, y) => x.file.localeCompare(y.file));
-  const wasm = readFileSync(join(dir, 'resilient_ws_bg.wasm'));
-  files.push({ file: 'resilient_ws_bg.wasm', raw: wasm.length, min: wasm.length, gz: gz(wasm) });
-  const sum = (fs, k) => fs.reduce((acc, f) => acc + f[k], 0);
-  const js = files.filter((f) => f.file.endsWith('js'));
-  return { files, total: sum(files, 'gz'), jsGz: sum(js, 'gz'), jsMin: sum(js, 'min'), jsFiles: js.length, wasmGz: gz(wasm), wasmRaw: wasm.length };
-}
-
-// ---- statistics and formatting ----------------------------------------------------------------
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-/** ± half the range, relative to the median. */
-const spread = (xs) => (xs.length < 2 ? 0 : (Math.max(...xs) - Math.min(...xs)) / 2 / median(xs));
-
-const fmtInt = (x) => Math.round(x).toLocaleString('en-US');
-const fmtRate = (xs, unit, digits = 0) => {
-  const v = median(xs);
-  const s = digits ? v.toFixed(digits) : fmtInt(v);
-  const sp = spread(xs);
-  return `${s} ${unit}${xs.length > 1 ? ` (±${Math.round(sp * 100)}%)` : ''}`;
-};
-const kib = (bytes) => `${fmtInt(bytes / 1024)} KiB`;
-const times = (x, digits = 2) => `${x.toFixed(digits)}×`;
 
 // ---- the run ----------------------------------------------------------------------------------
 
 async function main() {
   const started = Date.now();
-  const watchdog = setTimeout(async () => {
-    log(`watchdog: still running after ${WATCHDOG_MS / 1000} s, giving up`);
-    await cleanup();
-    process.exit(1);
-  }, WATCHDOG_MS);
-  watchdog.unref();
+  const watchdog = startWatchdog(WATCHDOG_MS);
 
   for (const [name, dir] of Object.entries(PACKAGES)) {
     if (!existsSync(join(dir, 'resilient_ws_bg.wasm')) || !existsSync(join(dir, 'index.js'))) {
@@ -353,7 +95,7 @@ async function main() {
   log('building and starting ws-test-server');
   const srv = await startTestServer();
   const mounts = [['/bench/', BENCH_DIR], ...sdks.map((v) => [`/${v}/`, PACKAGES[v]])];
-  const origin = await startStaticServer(mounts);
+  const origin = await startStaticServer(mounts, pageHtml('/bench/page.mjs'));
   log(`ws-test-server pid ${srv.pid}: ${srv.ws} control ${srv.control}; page ${origin}`);
 
   const browser = await launchBrowser();
@@ -376,15 +118,7 @@ async function main() {
   await Promise.race([page.waitForFunction(() => window.benchReady === true, null, { timeout: 30000 }), threw]).catch((e) => {
     throw new Error(`the bench page did not load (${sdks.map((v) => `${v}: ${PACKAGES[v]}`).join(', ')}): ${problems.join('; ') || e.message}`);
   });
-  const cdp = await page.context().newCDPSession(page);
-  const gc = async () => {
-    await cdp.send('HeapProfiler.collectGarbage');
-    await cdp.send('HeapProfiler.collectGarbage');
-  };
-  const heapUsed = async () => {
-    await gc();
-    return (await cdp.send('Runtime.getHeapUsage')).usedSize;
-  };
+  const { gc, heapUsed } = await heapTools(page);
 
   const tag = `${Date.now().toString(36)}-${process.pid}`;
   let scopeSeq = 0;
@@ -748,7 +482,7 @@ try {
   await cleanup();
   process.exit(0);
 } catch (e) {
-  if (!interrupted) log('failed:', e?.stack ?? e);
+  if (!wasInterrupted()) log('failed:', e?.stack ?? e);
   await cleanup();
   process.exit(1);
 }
