@@ -20,14 +20,29 @@ function cargoPackage() {
 
 const cargo = cargoPackage();
 const shipped = readdirSync(pkgDir, { withFileTypes: true })
-  .filter((e) => (e.isFile() && /\.(js|d\.ts|wasm)$/.test(e.name) && e.name !== 'resilient_ws_bg.wasm.d.ts') || (e.isDirectory() && e.name === 'snippets'))
+  .filter((e) => (e.isFile() && /\.(c?js|d\.ts|wasm)$/.test(e.name) && e.name !== 'resilient_ws_bg.wasm.d.ts') || (e.isDirectory() && e.name === 'snippets'))
   .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
   .sort();
-for (const required of ['index.js', 'index.d.ts', 'react.js', 'react.d.ts', 'resilient_ws.js', 'resilient_ws_bg.wasm']) {
-  if (!shipped.includes(required)) throw new Error(`${pkgDir}/${required} is missing`);
+const ENTRIES = { '.': 'index', './react': 'react' };
+const required = ['resilient_ws.js', 'resilient_ws.cjs', 'resilient_ws_bg.wasm', 'wasm_source.js', 'wasm_source_node.js', 'wasm_source_node.cjs'];
+for (const file of Object.values(ENTRIES)) required.push(`${file}.js`, `${file}.cjs`, `${file}.d.ts`);
+for (const file of required) {
+  if (!shipped.includes(file)) throw new Error(`${pkgDir}/${file} is missing`);
 }
 if (existsSync(join(pkgDir, 'README.md'))) shipped.push('README.md');
 shipped.push(...readdirSync(pkgDir).filter((name) => /^LICENSE/.test(name)).sort());
+
+/**
+ * The conditions of one entry point (x.js, x.cjs, x.d.ts), first match wins:
+ * - `module`: bundlers (Vite, webpack, esbuild, Rollup) take the ES module even for require(),
+ *   so a browser bundle holds one copy and never the CommonJS build;
+ * - `import`: Node and Vitest;
+ * - `require`: CommonJS in Node, above all Jest (conditions browser, require, default), which
+ *   does not transform node_modules.
+ */
+function entry(file) {
+  return { types: `./${file}.d.ts`, module: `./${file}.js`, import: `./${file}.js`, require: `./${file}.cjs`, default: `./${file}.js` };
+}
 
 const manifest = {
   name: 'resilient-ws',
@@ -36,13 +51,16 @@ const manifest = {
   license: cargo.license,
   keywords: ['websocket', 'reconnect', 'backoff', 'heartbeat', 'react', 'hook', 'wasm'],
   type: 'module',
-  main: './index.js',
+  main: './index.cjs',
   module: './index.js',
   types: './index.d.ts',
   exports: {
-    '.': { types: './index.d.ts', import: './index.js', default: './index.js' },
-    './react': { types: './react.d.ts', import: './react.js', default: './react.js' },
+    ...Object.fromEntries(Object.entries(ENTRIES).map(([path, file]) => [path, entry(file)])),
     './package.json': './package.json',
+  },
+  imports: {
+    // init()'s default source of the .wasm: read from disk in Node, else located by URL.
+    '#wasm_source': { node: './wasm_source_node.js', default: './wasm_source.js' },
   },
   files: shipped,
   // The wasm-bindgen glue has no import-time effects; snippets (if any) are only called.

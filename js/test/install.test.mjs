@@ -3,23 +3,14 @@
 // exchange a message with the test server.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
 import {
-  FIXTURES, PKG, ROOT, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
+  FIXTURES, PKG, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
 } from '../test-support/helpers.mjs';
-
-const run = promisify(execFile);
-const NPM = process.env.npm_execpath && process.env.npm_execpath.endsWith('.js') ? null : 'npm';
-const npm = (args, cwd) =>
-  NPM === null
-    ? run(process.execPath, [process.env.npm_execpath, ...args], { cwd, timeout: 240000 })
-    : run('npm', args, { cwd, timeout: 240000, env: { ...process.env, npm_config_update_notifier: 'false' } });
-const versionOf = async (name) => JSON.parse(await readFile(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+import { assertBrowserOnly, npm, packPkg, run, versionOf } from '../test-support/packing.mjs';
 
 let dir;
 let tarball;
@@ -30,9 +21,7 @@ let site;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rws-install-'));
-  const { stdout } = await npm(['pack', PKG, '--pack-destination', dir, '--json', '--loglevel=error'], dir);
-  [packed] = JSON.parse(stdout);
-  tarball = join(dir, packed.filename);
+  ({ tarball, packed } = await packPkg(dir));
 });
 
 after(async () => {
@@ -41,7 +30,7 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-test('the tarball holds every file the exports map names, and nothing else', async (t) => {
+test('the tarball holds every file the exports and imports maps name, and nothing else', async (t) => {
   const files = packed.files.map((f) => f.path).sort();
   t.diagnostic(`${packed.filename}: ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files`);
   const manifest = JSON.parse(await readFile(join(PKG, 'package.json'), 'utf8'));
@@ -51,9 +40,10 @@ test('the tarball holds every file the exports map names, and nothing else', asy
   assert.equal(manifest.peerDependencies.react, '>=18');
   assert.equal(manifest.peerDependenciesMeta.react.optional, true);
   const targets = Object.values(manifest.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e)));
+  targets.push(...Object.values(manifest.imports).flatMap((e) => Object.values(e)));
   for (const target of new Set(targets)) assert.ok(files.includes(target.replace(/^\.\//, '')), `${target} is packed`);
   for (const f of ['resilient_ws.js', 'resilient_ws.d.ts', 'resilient_ws_bg.wasm', 'README.md']) assert.ok(files.includes(f), `${f} is packed`);
-  assert.deepEqual(files.filter((f) => !/^(README\.md|LICENSE.*|package\.json|[a-z_]+\.(js|d\.ts|wasm)|snippets\/.*)$/.test(f)), [], 'no stray files');
+  assert.deepEqual(files.filter((f) => !/^(README\.md|LICENSE.*|package\.json|[a-z_]+\.(c?js|d\.ts|wasm)|snippets\/.*)$/.test(f)), [], 'no stray files');
 });
 
 /** Copies the fixture app to `name`, installs the tarball and `react` there, builds it with Vite. */
@@ -64,7 +54,7 @@ async function installAndBuild(t, name, react) {
   manifest.dependencies = { react, 'react-dom': react };
   manifest.devDependencies = { vite: await versionOf('vite') };
   await writeFile(join(target, 'package.json'), JSON.stringify(manifest, null, 2));
-  await npm(['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], target);
+  await npm(['install', tarball, '--prefer-offline', '--loglevel=error'], target);
   const installed = JSON.parse(await readFile(join(target, 'node_modules/resilient-ws/package.json'), 'utf8'));
   assert.equal(installed.name, 'resilient-ws');
   assert.match(JSON.parse(await readFile(join(target, 'package.json'), 'utf8')).dependencies['resilient-ws'], /^file:.*\.tgz$/);
@@ -75,6 +65,7 @@ async function installAndBuild(t, name, react) {
   const assets = await readdir(join(target, 'dist/assets'));
   const wasm = assets.filter((f) => f.endsWith('.wasm'));
   assert.equal(wasm.length, 1, `Vite emitted the .wasm as an asset with no plugin: ${assets.join(', ')}`);
+  await assertBrowserOnly(join(target, 'dist/assets'));
   t.diagnostic(`react ${react}, dist/assets: ${assets.join(', ')}`);
   return target;
 }
