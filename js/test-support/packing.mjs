@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { FIXTURES, PKG, ROOT } from './helpers.mjs';
+import { FIXTURES, PKG, ROOT, openPage, received, sleep, stats, uniqueScope, waitFor, wsUrl } from './helpers.mjs';
 
 export const run = promisify(execFile);
 
@@ -77,4 +77,27 @@ export async function assertBrowserOnly(dir) {
       assert.ok(!code.includes(marker), `${f} holds ${marker}: Node-only code reached the browser bundle`);
     }
   }
+}
+
+/**
+ * Opens the fixture app (fixtures/vite-app/src/main.jsx, however built) at `siteUrl` in
+ * `browser`: it sends one message once connected and shows the echo. Checks the echo, one
+ * socket even under StrictMode, and no error in the page.
+ */
+export async function exchangeMessage(browser, siteUrl, label) {
+  const scope = uniqueScope(label);
+  const message = `hello from the fixture app ${scope}`;
+  const { page, errors } = await openPage(
+    browser,
+    `${siteUrl}/?url=${encodeURIComponent(wsUrl(scope))}&message=${encodeURIComponent(message)}`,
+  );
+  await page.waitForFunction((m) => document.getElementById('last')?.textContent === m, message, { timeout: 10000 });
+  assert.equal(await page.textContent('#status'), 'connected');
+  assert.deepEqual(await received(scope), [message], 'the server received it once');
+  await sleep(200);
+  const s = await stats(scope);
+  assert.deepEqual([s.attempts, s.open], [1, 1], 'one socket, even under StrictMode');
+  await page.close();
+  await waitFor(async () => (await stats(scope)).open === 0, { what: 'socket closed with the page' });
+  assert.deepEqual(errors, []);
 }

@@ -7,10 +7,8 @@ import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  FIXTURES, PKG, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
-} from '../test-support/helpers.mjs';
-import { assertBrowserOnly, npm, packPkg, run, versionOf } from '../test-support/packing.mjs';
+import { FIXTURES, PKG, launchBrowser, openPage, received, serveDir, uniqueScope, wsUrl } from '../test-support/helpers.mjs';
+import { assertBrowserOnly, exchangeMessage, npm, packPkg, run, versionOf } from '../test-support/packing.mjs';
 
 let dir;
 let tarball;
@@ -70,26 +68,6 @@ async function installAndBuild(t, name, react) {
   return target;
 }
 
-/** Opens the built app at `siteUrl`, which sends one message once connected and shows the echo. */
-async function exchangeMessage(siteUrl, label) {
-  browser ??= await launchBrowser();
-  const scope = uniqueScope(label);
-  const message = `hello from the fixture app ${scope}`;
-  const { page, errors } = await openPage(
-    browser,
-    `${siteUrl}/?url=${encodeURIComponent(wsUrl(scope))}&message=${encodeURIComponent(message)}`,
-  );
-  await page.waitForFunction((m) => document.getElementById('last')?.textContent === m, message, { timeout: 10000 });
-  assert.equal(await page.textContent('#status'), 'connected');
-  assert.deepEqual(await received(scope), [message], 'the server received it once');
-  await sleep(200);
-  const s = await stats(scope);
-  assert.deepEqual([s.attempts, s.open], [1, 1], 'one socket, even under StrictMode');
-  await page.close();
-  await waitFor(async () => (await stats(scope)).open === 0, { what: 'socket closed with the page' });
-  assert.deepEqual(errors, []);
-}
-
 test('npm install of the tarball into a fresh Vite + React 19 app, vite build', async (t) => {
   app = await installAndBuild(t, 'app', await versionOf('react'));
 });
@@ -97,14 +75,16 @@ test('npm install of the tarball into a fresh Vite + React 19 app, vite build', 
 test('the built app connects in Chromium and exchanges a message with the test server', async () => {
   assert.ok(app, 'the app was built');
   site = await serveDir(join(app, 'dist'));
-  await exchangeMessage(site.url, 'install');
+  browser ??= await launchBrowser();
+  await exchangeMessage(browser, site.url, 'install');
 });
 
 test('the same app on React 18 (the oldest supported peer) builds and exchanges a message', async (t) => {
   const app18 = await installAndBuild(t, 'app-react18', '18.3.1');
   const site18 = await serveDir(join(app18, 'dist'));
   try {
-    await exchangeMessage(site18.url, 'install-react18');
+    browser ??= await launchBrowser();
+    await exchangeMessage(browser, site18.url, 'install-react18');
   } finally {
     await site18.close();
   }
