@@ -6,6 +6,7 @@
 //   - `import.meta.url` becomes this file's file: URL;
 //   - the wasm-bindgen glue falls back to node:util's TextEncoder/TextDecoder where the
 //     environment has none (Jest's jsdom environment), as it creates them when loaded.
+// And the declarations of each, x.d.cts, with the same rewriting.
 // Usage: node js/build-cjs.mjs pkg
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
@@ -57,4 +58,13 @@ for (const file of await modules(pkgDir)) {
   await writeFile(file.replace(/\.js$/, '.cjs'), cjs);
   count++;
 }
-console.log(`[pkg] CommonJS: ${count} modules -> .cjs`);
+// Their declarations (x.d.ts -> x.d.cts), for TypeScript consumers compiled as CommonJS
+// (moduleResolution node16/nodenext in a package without "type": "module").
+let declarations = 0;
+for (const name of await readdir(pkgDir)) {
+  if (!name.endsWith('.d.ts') || name === 'resilient_ws_bg.wasm.d.ts') continue;
+  const text = await readFile(join(pkgDir, name), 'utf8');
+  await writeFile(join(pkgDir, name.replace(/\.d\.ts$/, '.d.cts')), text.replace(/(['"]\.{1,2}\/[^'"]+)\.js(['"])/g, '$1.cjs$2'));
+  declarations++;
+}
+console.log(`[pkg] CommonJS: ${count} modules -> .cjs, ${declarations} declarations -> .d.cts`);

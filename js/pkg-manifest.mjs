@@ -20,12 +20,12 @@ function cargoPackage() {
 
 const cargo = cargoPackage();
 const shipped = readdirSync(pkgDir, { withFileTypes: true })
-  .filter((e) => (e.isFile() && /\.(c?js|d\.ts|wasm)$/.test(e.name) && e.name !== 'resilient_ws_bg.wasm.d.ts') || (e.isDirectory() && e.name === 'snippets'))
+  .filter((e) => (e.isFile() && /\.(c?js|d\.c?ts|wasm)$/.test(e.name) && e.name !== 'resilient_ws_bg.wasm.d.ts') || (e.isDirectory() && e.name === 'snippets'))
   .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
   .sort();
 const ENTRIES = { '.': 'index', './react': 'react' };
 const required = ['resilient_ws.js', 'resilient_ws.cjs', 'resilient_ws_bg.wasm', 'wasm_source.js', 'wasm_source_node.js', 'wasm_source_node.cjs'];
-for (const file of Object.values(ENTRIES)) required.push(`${file}.js`, `${file}.cjs`, `${file}.d.ts`);
+for (const file of Object.values(ENTRIES)) required.push(`${file}.js`, `${file}.cjs`, `${file}.d.ts`, `${file}.d.cts`);
 for (const file of required) {
   if (!shipped.includes(file)) throw new Error(`${pkgDir}/${file} is missing`);
 }
@@ -33,15 +33,20 @@ if (existsSync(join(pkgDir, 'README.md'))) shipped.push('README.md');
 shipped.push(...readdirSync(pkgDir).filter((name) => /^LICENSE/.test(name)).sort());
 
 /**
- * The conditions of one entry point (x.js, x.cjs, x.d.ts), first match wins:
+ * The conditions of one entry point (x.js, x.cjs and their x.d.ts, x.d.cts), first match wins:
  * - `module`: bundlers (Vite, webpack, esbuild, Rollup) take the ES module even for require(),
  *   so a browser bundle holds one copy and never the CommonJS build;
- * - `import`: Node and Vitest;
+ * - `import`: Node, Vitest, and TypeScript's types for ESM consumers;
  * - `require`: CommonJS in Node, above all Jest (conditions browser, require, default), which
- *   does not transform node_modules.
+ *   does not transform node_modules; and the types for CommonJS consumers (node16).
  */
 function entry(file) {
-  return { types: `./${file}.d.ts`, module: `./${file}.js`, import: `./${file}.js`, require: `./${file}.cjs`, default: `./${file}.js` };
+  return {
+    module: `./${file}.js`,
+    import: { types: `./${file}.d.ts`, default: `./${file}.js` },
+    require: { types: `./${file}.d.cts`, default: `./${file}.cjs` },
+    default: `./${file}.js`,
+  };
 }
 
 const manifest = {
