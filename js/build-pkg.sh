@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make pkg: build the npm package `resilient-ws` into pkg/.
 #   1. wasm-pack: the wasm module and its wasm-bindgen glue (resilient_ws.js, .d.ts, _bg.wasm);
-#   2. tsc: js/src/*.ts -> pkg/*.js + .d.ts (the "." and "./react" entries); their CommonJS
-#      twins pkg/*.cjs (js/build-cjs.mjs);
+#   2. tsc: js/src/*.ts -> pkg/*.js + .d.ts (the "." and "./react" entries); their Node
+#      variants (js/build-node.mjs): x.node.js, CommonJS twins x.cjs, declarations x.d.cts;
 #   3. pkg/package.json rewritten for publishing (js/pkg-manifest.mjs), README copied.
 # `--js-only` skips step 1 (pkg/ must already hold wasm-pack's output): for iterating on js/src.
 set -euo pipefail
@@ -42,14 +42,10 @@ snippet=$(cd pkg && ls snippets/*/js/src/messages.js)
 for f in pkg/*.js; do sed -i "s#from './messages.js'#from './$snippet'#" "$f"; done
 rm -f pkg/messages.js
 
-# init() finds the .wasm through `#wasm_source`: the browser's loader, or under the `node`
-# condition the one that reads the file from disk (see the `imports` map in pkg-manifest.mjs).
+# Node: the entries' x.node.js (init() reads the .wasm from disk), the CommonJS twins (x.cjs,
+# for require(): Jest) and their declarations (x.d.cts).
 cp js/node/wasm_source.js pkg/wasm_source_node.js
-grep -q "from './wasm_source.js'" pkg/init.js || { echo "pkg/init.js does not import ./wasm_source.js" >&2; exit 1; }
-sed -i "s#from './wasm_source.js'#from '\#wasm_source'#" pkg/init.js
-
-# The CommonJS twins (x.cjs) for require() in Node: Jest.
-node js/build-cjs.mjs pkg
+node js/build-node.mjs pkg
 
 cp README.md pkg/README.md
 for f in LICENSE*; do if [ -f "$f" ]; then cp "$f" pkg/; fi; done

@@ -1,9 +1,18 @@
 // Loading the WebAssembly module, once.
 import initWasm from './resilient_ws.js';
 import type { InitInput } from './resilient_ws.js';
-import { defaultWasm } from './wasm_source.js';
 
 let loading: Promise<void> | undefined;
+let defaultWasm: () => InitInput | Promise<InitInput> | undefined = viteDevServerWasmUrl;
+
+/**
+ * @internal Replaces where `init()` loads the module from when not told. The package's Node
+ * entry points (x.node.js, under the `node` export condition) set it to read the file from
+ * disk, since Node's fetch does not read file: URLs; browsers never load that code.
+ */
+export function setDefaultWasm(source: () => InitInput | Promise<InitInput>): void {
+  defaultWasm = source;
+}
 
 /**
  * Loads and instantiates the WebAssembly module. Call it (and await it) before
@@ -29,4 +38,23 @@ export function init(wasm?: InitInput | Promise<InitInput>): Promise<void> {
     });
   }
   return loading;
+}
+
+/**
+ * Vite's dev server pre-bundles dependencies into node_modules/.vite/deps/ but does not copy
+ * the files they reference with `new URL(..., import.meta.url)` (vitejs/vite#8427), so the
+ * glue's default URL, relative to the bundled copy, points at nothing. The package's own
+ * copy is still served at node_modules/resilient-ws/: use it. Anywhere else (production
+ * builds, webpack, plain ESM) this returns undefined and the glue's default applies.
+ */
+function viteDevServerWasmUrl(): URL | undefined {
+  let here: URL;
+  try {
+    here = new URL(import.meta.url);
+  } catch {
+    return undefined;
+  }
+  const deps = /\/node_modules\/\.vite\/deps[^/]*\/[^/]+$/;
+  if (!deps.test(here.pathname)) return undefined;
+  return new URL(here.pathname.replace(deps, '/node_modules/resilient-ws/resilient_ws_bg.wasm'), here);
 }
