@@ -5,7 +5,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The package's entry points: export path -> module name (x.js, x.node.js, x.cjs, x.d.ts, x.d.cts). */
-export const ENTRIES = { '.': 'index', './react': 'react' };
+export const ENTRIES = { '.': 'index', './react': 'react', './compat': 'compat' };
+/** Entry points that never load the WebAssembly module, the same everywhere (x.js, x.cjs, x.d.ts, x.d.cts). */
+export const PLAIN_ENTRIES = {
+  // Node servers on the `ws` package (PROTOCOL.md); imports nothing at runtime.
+  './server': 'server',
+};
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -31,6 +36,7 @@ function writeManifest() {
     .sort();
   const required = ['resilient_ws.js', 'resilient_ws.cjs', 'resilient_ws_bg.wasm', 'wasm_source_node.js', 'wasm_source_node.cjs'];
   for (const file of Object.values(ENTRIES)) required.push(`${file}.js`, `${file}.node.js`, `${file}.node.cjs`, `${file}.d.ts`, `${file}.d.cts`);
+  for (const file of Object.values(PLAIN_ENTRIES)) required.push(`${file}.js`, `${file}.cjs`, `${file}.d.ts`, `${file}.d.cts`);
   for (const file of required) {
     if (!shipped.includes(file)) throw new Error(`${pkgDir}/${file} is missing`);
   }
@@ -60,6 +66,15 @@ function writeManifest() {
     };
   }
 
+  /** A plain entry: ES module or CommonJS, nothing Node-specific. */
+  function plainEntry(file) {
+    return {
+      import: { types: `./${file}.d.ts`, default: `./${file}.js` },
+      require: { types: `./${file}.d.cts`, default: `./${file}.cjs` },
+      default: `./${file}.js`,
+    };
+  }
+
   const manifest = {
     name: 'resilient-ws',
     version: cargo.version,
@@ -72,6 +87,7 @@ function writeManifest() {
     types: './index.d.ts',
     exports: {
       ...Object.fromEntries(Object.entries(ENTRIES).map(([path, file]) => [path, entry(file)])),
+      ...Object.fromEntries(Object.entries(PLAIN_ENTRIES).map(([path, file]) => [path, plainEntry(file)])),
       './package.json': './package.json',
     },
     files: shipped,

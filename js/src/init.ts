@@ -1,6 +1,7 @@
 // Loading the WebAssembly module, once.
 import initWasm from './resilient_ws.js';
 import type { InitInput } from './resilient_ws.js';
+import { markLoaded } from './connection.js';
 
 let loading: Promise<void> | undefined;
 let defaultWasm: () => InitInput | Promise<InitInput> | undefined = viteDevServerWasmUrl;
@@ -31,7 +32,7 @@ export function setDefaultWasm(source: () => InitInput | Promise<InitInput>): vo
 export function init(wasm?: InitInput | Promise<InitInput>): Promise<void> {
   if (loading === undefined) {
     const source = wasm ?? defaultWasm();
-    const started = initWasm(source === undefined ? undefined : { module_or_path: source }).then(() => undefined);
+    const started = initWasm(source === undefined ? undefined : { module_or_path: source }).then(markLoaded);
     loading = started;
     started.catch(() => {
       if (loading === started) loading = undefined;

@@ -21,7 +21,7 @@
 //! - `commands.rs`: the core's commands carried out on the sockets;
 //! - `callbacks.rs`: the user's callbacks ([`Hooks`]) and the core's events dispatched to them;
 //! - `socket.rs`: the sockets, each with its four handlers and its close event;
-//! - `url.rs`: each attempt's URL (string, function, Promise) and `check_ws_url`;
+//! - `url.rs`: each attempt's URL (string, function, Promise) and `ws_url`;
 //! - `timer.rs`: the one re-armed timer, and the unclamped tick for polls due at once;
 //! - `listeners.rs`: the window's online/offline and the document's visibilitychange;
 //! - `snapshot.rs`: the snapshot store: snapshot object, last message, subscribers;
@@ -35,6 +35,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::{CloseError, Input, Machine, Millis, Options, OutboxFull, SendOutcome, Status};
 
+mod acks;
 mod callbacks;
 mod clock;
 mod commands;
@@ -52,8 +53,9 @@ pub(crate) use message::{
     byte_length, describe, describe_error, invalid_data_error, outbox_full_error, JsMessage,
 };
 pub(crate) use snapshot::{status_index, status_name};
-pub(crate) use url::{check_ws_url, UrlSource};
+pub(crate) use url::{ws_url, UrlSource};
 
+use acks::Tickets;
 use clock::Clock;
 use listeners::Listeners;
 use snapshot::Store;
@@ -77,6 +79,7 @@ struct Shared {
     timer: TimerSlot,
     listeners: Listeners,
     store: Store,
+    tickets: Tickets,
     hooks: Hooks,
     clock: Clock,
     pumping: Cell<bool>,
@@ -100,6 +103,7 @@ impl Driver {
             timer: TimerSlot::default(),
             listeners: Listeners::default(),
             store: Store::default(),
+            tickets: Tickets::default(),
             hooks: config.hooks,
             clock,
             pumping: Cell::new(false),
@@ -107,6 +111,9 @@ impl Driver {
         });
         shared.listeners.attach(&shared);
         shared.store.mark_notified(&shared.machine.borrow());
+        // onStatus hears the initial "connecting" too (the core reports changes only).
+        let initial = shared.machine.borrow().status();
+        shared.dispatch(crate::core::Event::Status(initial));
         shared.pump();
         Driver { shared }
     }
@@ -149,6 +156,28 @@ impl Driver {
         s.run_commands();
         s.pump();
         result
+    }
+
+    /// sendWithAck: [`Driver::send`], and a promise that settles when the message is
+    /// acknowledged or dropped. (The caller checks that delivery is on.)
+    pub(crate) fn send_with_ack(
+        &self,
+        mut message: JsMessage,
+    ) -> Result<(SendOutcome, js_sys::Promise), OutboxFull> {
+        let (ticket, promise) = self.shared.tickets.promise();
+        message.ticket = ticket;
+        match self.send(message) {
+            Ok(outcome) => Ok((outcome, promise)),
+            Err(full) => {
+                self.shared.tickets.forget(ticket);
+                Err(full)
+            }
+        }
+    }
+
+    /// Whether the delivery option is on.
+    pub(crate) fn delivery(&self) -> bool {
+        self.shared.machine.borrow().options().delivery.is_some()
     }
 
     /// The user's close (validated by the core; on error nothing is closed).
