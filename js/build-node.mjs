@@ -13,7 +13,7 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { ENTRIES } from './pkg-manifest.mjs';
+import { ENTRIES, PLAIN_ENTRIES } from './pkg-manifest.mjs';
 
 const require = createRequire(import.meta.url);
 const { transform } = require('esbuild');
@@ -21,6 +21,8 @@ const { transform } = require('esbuild');
 const pkgDir = resolve(process.argv[2] ?? 'pkg');
 const GLUE = 'resilient_ws.js';
 const META_URL = '__rws_import_meta_url';
+// The plain entries (one ES module everywhere) and their declarations get no twin.
+const plain = new Set(Object.values(PLAIN_ENTRIES).flatMap((file) => [`${file}.js`, `${file}.d.ts`]));
 const banners = {
   metaUrl: `const ${META_URL} = require('node:url').pathToFileURL(__filename).href;`,
   textCodecs:
@@ -53,6 +55,7 @@ async function modules(dir) {
 let count = 0;
 for (const file of await modules(pkgDir)) {
   const name = relative(pkgDir, file);
+  if (plain.has(name)) continue;
   const source = await readFile(file, 'utf8');
   const banner = [];
   if (source.includes('import.meta.url')) banner.push(banners.metaUrl);
@@ -74,7 +77,7 @@ for (const file of await modules(pkgDir)) {
 // 3. Their declarations.
 let declarations = 0;
 for (const name of await readdir(pkgDir)) {
-  if (!name.endsWith('.d.ts') || name === 'resilient_ws_bg.wasm.d.ts') continue;
+  if (!name.endsWith('.d.ts') || name === 'resilient_ws_bg.wasm.d.ts' || plain.has(name)) continue;
   const text = await readFile(join(pkgDir, name), 'utf8');
   await writeFile(join(pkgDir, name.replace(/\.d\.ts$/, '.d.cts')), text.replace(/(['"]\.{1,2}\/[^'"]+)\.js(['"])/g, '$1.cjs$2'));
   declarations++;

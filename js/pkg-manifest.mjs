@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The package's entry points: export path -> module name (x.js, x.node.js, x.cjs, x.d.ts, x.d.cts). */
 export const ENTRIES = { '.': 'index', './react': 'react', './compat': 'compat' };
-/** Entry points that never load the WebAssembly module, the same everywhere (x.js, x.cjs, x.d.ts, x.d.cts). */
+/** Entry points that never load the WebAssembly module: one ES module everywhere (x.js, x.d.ts). */
 export const PLAIN_ENTRIES = {
   // Node servers on the `ws` package (PROTOCOL.md); imports nothing at runtime.
   './server': 'server',
@@ -36,7 +36,7 @@ function writeManifest() {
     .sort();
   const required = ['resilient_ws.js', 'resilient_ws.cjs', 'resilient_ws_bg.wasm', 'wasm_source_node.js', 'wasm_source_node.cjs'];
   for (const file of Object.values(ENTRIES)) required.push(`${file}.js`, `${file}.node.js`, `${file}.node.cjs`, `${file}.d.ts`, `${file}.d.cts`);
-  for (const file of Object.values(PLAIN_ENTRIES)) required.push(`${file}.js`, `${file}.cjs`, `${file}.d.ts`, `${file}.d.cts`);
+  for (const file of Object.values(PLAIN_ENTRIES)) required.push(`${file}.js`, `${file}.d.ts`);
   for (const file of required) {
     if (!shipped.includes(file)) throw new Error(`${pkgDir}/${file} is missing`);
   }
@@ -66,13 +66,9 @@ function writeManifest() {
     };
   }
 
-  /** A plain entry: ES module or CommonJS, nothing Node-specific. */
+  /** A plain entry: one ES module for every environment. */
   function plainEntry(file) {
-    return {
-      import: { types: `./${file}.d.ts`, default: `./${file}.js` },
-      require: { types: `./${file}.d.cts`, default: `./${file}.cjs` },
-      default: `./${file}.js`,
-    };
+    return { types: `./${file}.d.ts`, import: `./${file}.js`, default: `./${file}.js` };
   }
 
   const manifest = {
