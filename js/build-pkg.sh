@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make pkg: build the npm package `resilient-ws` into pkg/.
 #   1. wasm-pack: the wasm module and its wasm-bindgen glue (resilient_ws.js, .d.ts, _bg.wasm);
-#   2. tsc: js/src/*.ts -> pkg/*.js + .d.ts (the "." and "./react" entries);
+#   2. tsc: js/src/*.ts -> pkg/*.js + .d.ts (the "." and "./react" entries); their Node
+#      variants (js/build-node.mjs): x.node.js, CommonJS twins x.cjs, declarations x.d.cts;
 #   3. pkg/package.json rewritten for publishing (js/pkg-manifest.mjs), README copied.
 # `--js-only` skips step 1 (pkg/ must already hold wasm-pack's output): for iterating on js/src.
 set -euo pipefail
@@ -40,6 +41,11 @@ tsc -p js/tsconfig.json
 snippet=$(cd pkg && ls snippets/*/js/src/messages.js)
 for f in pkg/*.js; do sed -i "s#from './messages.js'#from './$snippet'#" "$f"; done
 rm -f pkg/messages.js
+
+# Node: the entries' x.node.js (init() reads the .wasm from disk), the CommonJS twins (x.cjs,
+# for require(): Jest) and their declarations (x.d.cts).
+cp js/node/wasm_source.js pkg/wasm_source_node.js
+node js/build-node.mjs pkg
 
 cp README.md pkg/README.md
 for f in LICENSE*; do if [ -f "$f" ]; then cp "$f" pkg/; fi; done

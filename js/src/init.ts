@@ -4,6 +4,16 @@ import type { InitInput } from './resilient_ws.js';
 import { markLoaded } from './connection.js';
 
 let loading: Promise<void> | undefined;
+let defaultWasm: () => InitInput | Promise<InitInput> | undefined = viteDevServerWasmUrl;
+
+/**
+ * @internal Replaces where `init()` loads the module from when not told. The package's Node
+ * entry points (x.node.js, under the `node` export condition) set it to read the file from
+ * disk, since Node's fetch does not read file: URLs; browsers never load that code.
+ */
+export function setDefaultWasm(source: () => InitInput | Promise<InitInput>): void {
+  defaultWasm = source;
+}
 
 /**
  * Loads and instantiates the WebAssembly module. Call it (and await it) before
@@ -13,14 +23,15 @@ let loading: Promise<void> | undefined;
  * used. If loading fails, the promise rejects and the next call tries again.
  *
  * @param wasm Where the module comes from. By default the `resilient_ws_bg.wasm` shipped
- *   next to this file, located with `new URL(..., import.meta.url)`, which Vite and
- *   webpack 5 understand with no plugin. Pass a URL (string or `URL`), a `Response`, the
- *   bytes, or a compiled `WebAssembly.Module` (or a promise of any of them) to load it
- *   from somewhere else, e.g. a CDN.
+ *   next to this file: in browsers located with `new URL(..., import.meta.url)`, which Vite
+ *   and webpack 5 understand with no plugin; in Node (Vitest, Jest, SSR) read from disk.
+ *   Pass a URL (string or `URL`), a `Response`, the bytes, or a compiled
+ *   `WebAssembly.Module` (or a promise of any of them) to load it from somewhere else,
+ *   e.g. a CDN.
  */
 export function init(wasm?: InitInput | Promise<InitInput>): Promise<void> {
   if (loading === undefined) {
-    const source = wasm ?? viteDevServerWasmUrl();
+    const source = wasm ?? defaultWasm();
     const started = initWasm(source === undefined ? undefined : { module_or_path: source }).then(markLoaded);
     loading = started;
     started.catch(() => {

@@ -3,23 +3,12 @@
 // exchange a message with the test server.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
-import {
-  FIXTURES, PKG, ROOT, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
-} from '../test-support/helpers.mjs';
-
-const run = promisify(execFile);
-const NPM = process.env.npm_execpath && process.env.npm_execpath.endsWith('.js') ? null : 'npm';
-const npm = (args, cwd) =>
-  NPM === null
-    ? run(process.execPath, [process.env.npm_execpath, ...args], { cwd, timeout: 240000 })
-    : run('npm', args, { cwd, timeout: 240000, env: { ...process.env, npm_config_update_notifier: 'false' } });
-const versionOf = async (name) => JSON.parse(await readFile(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+import { FIXTURES, PKG, launchBrowser, openPage, received, serveDir, uniqueScope, wsUrl } from '../test-support/helpers.mjs';
+import { assertBrowserOnly, exchangeMessage, npm, packPkg, run, versionOf } from '../test-support/packing.mjs';
 
 let dir;
 let tarball;
@@ -30,9 +19,7 @@ let site;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rws-install-'));
-  const { stdout } = await npm(['pack', PKG, '--pack-destination', dir, '--json', '--loglevel=error'], dir);
-  [packed] = JSON.parse(stdout);
-  tarball = join(dir, packed.filename);
+  ({ tarball, packed } = await packPkg(dir));
 });
 
 after(async () => {
@@ -47,13 +34,14 @@ test('the tarball holds every file the exports map names, and nothing else', asy
   const manifest = JSON.parse(await readFile(join(PKG, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'resilient-ws');
   assert.equal(manifest.type, 'module');
-  assert.equal(manifest.sideEffects, false);
+  assert.deepEqual(manifest.sideEffects, ['./wasm_source_node.js', './wasm_source_node.cjs'], 'only the Node loader has an import-time effect');
   assert.equal(manifest.peerDependencies.react, '>=18');
   assert.equal(manifest.peerDependenciesMeta.react.optional, true);
-  const targets = Object.values(manifest.exports).flatMap((e) => (typeof e === 'string' ? [e] : Object.values(e)));
+  const leaves = (e) => (typeof e === 'string' ? [e] : Object.values(e).flatMap(leaves));
+  const targets = leaves(manifest.exports);
   for (const target of new Set(targets)) assert.ok(files.includes(target.replace(/^\.\//, '')), `${target} is packed`);
   for (const f of ['resilient_ws.js', 'resilient_ws.d.ts', 'resilient_ws_bg.wasm', 'README.md']) assert.ok(files.includes(f), `${f} is packed`);
-  assert.deepEqual(files.filter((f) => !/^(README\.md|LICENSE.*|package\.json|[a-z_]+\.(js|d\.ts|wasm)|snippets\/.*)$/.test(f)), [], 'no stray files');
+  assert.deepEqual(files.filter((f) => !/^(README\.md|LICENSE.*|package\.json|[a-z_]+(\.node)?\.(c?js|d\.c?ts|wasm)|snippets\/.*)$/.test(f)), [], 'no stray files');
 });
 
 /** Copies the fixture app to `name`, installs the tarball and `react` there, builds it with Vite. */
@@ -64,7 +52,7 @@ async function installAndBuild(t, name, react) {
   manifest.dependencies = { react, 'react-dom': react };
   manifest.devDependencies = { vite: await versionOf('vite') };
   await writeFile(join(target, 'package.json'), JSON.stringify(manifest, null, 2));
-  await npm(['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], target);
+  await npm(['install', tarball, '--prefer-offline', '--loglevel=error'], target);
   const installed = JSON.parse(await readFile(join(target, 'node_modules/resilient-ws/package.json'), 'utf8'));
   assert.equal(installed.name, 'resilient-ws');
   assert.match(JSON.parse(await readFile(join(target, 'package.json'), 'utf8')).dependencies['resilient-ws'], /^file:.*\.tgz$/);
@@ -75,28 +63,9 @@ async function installAndBuild(t, name, react) {
   const assets = await readdir(join(target, 'dist/assets'));
   const wasm = assets.filter((f) => f.endsWith('.wasm'));
   assert.equal(wasm.length, 1, `Vite emitted the .wasm as an asset with no plugin: ${assets.join(', ')}`);
+  await assertBrowserOnly(join(target, 'dist/assets'));
   t.diagnostic(`react ${react}, dist/assets: ${assets.join(', ')}`);
   return target;
-}
-
-/** Opens the built app at `siteUrl`, which sends one message once connected and shows the echo. */
-async function exchangeMessage(siteUrl, label) {
-  browser ??= await launchBrowser();
-  const scope = uniqueScope(label);
-  const message = `hello from the fixture app ${scope}`;
-  const { page, errors } = await openPage(
-    browser,
-    `${siteUrl}/?url=${encodeURIComponent(wsUrl(scope))}&message=${encodeURIComponent(message)}`,
-  );
-  await page.waitForFunction((m) => document.getElementById('last')?.textContent === m, message, { timeout: 10000 });
-  assert.equal(await page.textContent('#status'), 'connected');
-  assert.deepEqual(await received(scope), [message], 'the server received it once');
-  await sleep(200);
-  const s = await stats(scope);
-  assert.deepEqual([s.attempts, s.open], [1, 1], 'one socket, even under StrictMode');
-  await page.close();
-  await waitFor(async () => (await stats(scope)).open === 0, { what: 'socket closed with the page' });
-  assert.deepEqual(errors, []);
 }
 
 test('npm install of the tarball into a fresh Vite + React 19 app, vite build', async (t) => {
@@ -106,14 +75,16 @@ test('npm install of the tarball into a fresh Vite + React 19 app, vite build', 
 test('the built app connects in Chromium and exchanges a message with the test server', async () => {
   assert.ok(app, 'the app was built');
   site = await serveDir(join(app, 'dist'));
-  await exchangeMessage(site.url, 'install');
+  browser ??= await launchBrowser();
+  await exchangeMessage(browser, site.url, 'install');
 });
 
 test('the same app on React 18 (the oldest supported peer) builds and exchanges a message', async (t) => {
   const app18 = await installAndBuild(t, 'app-react18', '18.3.1');
   const site18 = await serveDir(join(app18, 'dist'));
   try {
-    await exchangeMessage(site18.url, 'install-react18');
+    browser ??= await launchBrowser();
+    await exchangeMessage(browser, site18.url, 'install-react18');
   } finally {
     await site18.close();
   }

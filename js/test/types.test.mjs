@@ -51,6 +51,19 @@ test('a strict consumer using both entries compiles (module and moduleResolution
   assert.equal(code, 0);
 });
 
+test('the same consumer compiled as CommonJS (node16, no "type": "module") gets the .d.cts declarations', async () => {
+  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
+  try {
+    const { code, output } = await tsc('-p', 'tsconfig.json', '--module', 'node16', '--moduleResolution', 'node16', '--traceResolution');
+    const diagnostics = output.split('\n').filter((l) => /error TS\d+/.test(l));
+    assert.deepEqual(diagnostics, [], 'no diagnostics');
+    assert.equal(code, 0);
+    assert.match(output, /'resilient-ws\/react' was successfully resolved to '[^']*react\.d\.cts'/);
+  } finally {
+    await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  }
+});
+
 test('wrong usage does not compile: the types are precise, not any', async () => {
   const { code, output } = await tsc('-p', 'tsconfig.wrong.json');
   assert.notEqual(code, 0);
