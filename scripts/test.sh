@@ -61,7 +61,7 @@ export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-180}
 suite browser-chrome     env -u GECKODRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --chrome
 suite browser-firefox    env -u CHROMEDRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --firefox
 suite pkg                env RUSTUP_TOOLCHAIN="$WASM_TC" bash js/build-pkg.sh
-suite js                 node --test --test-concurrency=1 js/test/
+suite js                 node --test --test-concurrency=1 js/test/*.test.mjs
 suite demo               node --test --test-concurrency=1 demo/test/
 
 echo

@@ -310,6 +310,7 @@ describe('useWebSocket with delivery (PROTOCOL.md) in Chromium', () => {
     const scope = `delivery/${uniqueScope('hook-ack')}`;
     const h = await harnessPage();
     await h.render([{ id: 'a', url: wsUrl(scope), options: { delivery: true, reconnect: { initialDelayMs: 50, maxDelayMs: 50 } } }]);
+    await waitFor(() => h.eval(() => window.harness.probes.a !== undefined), { what: 'the probe' });
     // Before the Connection exists the message is held; its promise settles all the same.
     const early = h.eval(() => window.harness.probes.a.sendWithAck('early').then(() => 'acked', (e) => e.reason));
     await h.waitStatus('a', 'connected');
@@ -331,6 +332,7 @@ describe('useWebSocket with delivery (PROTOCOL.md) in Chromium', () => {
   test('sendWithAck without delivery rejects with a TypeError that says so', async () => {
     const h = await harnessPage();
     await h.render([{ id: 'a', url: wsUrl(uniqueScope('hook-noack')) }]);
+    await waitFor(() => h.eval(() => window.harness.probes.a !== undefined), { what: 'the probe' });
     const error = await h.eval(() => window.harness.probes.a.sendWithAck('x').then(() => null, (e) => [e.name, e.message]));
     assert.equal(error[0], 'TypeError');
     assert.match(error[1], /delivery/);
