@@ -193,7 +193,7 @@ impl std::error::Error for Error {}
 /// A thrown JS value (or the driver's Error) as text: the message of an Error.
 pub(super) fn error_text(error: &JsValue) -> String {
     match error.dyn_ref::<js_sys::Error>() {
-        Some(e) if String::from(e.name()) == "Error" => e.message().into(),
+        Some(e) if e.name() == "Error" => e.message().into(),
         _ => describe_error(error),
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! - this file: [`Connection`], [`ConnectionBuilder`], the event fan-out, [`Events`], [`Ack`];
 //! - `event.rs`: [`Event`], [`Data`], [`DropError`], [`Error`] and their JS conversions;
-//! (The builder methods of the core's option types are in src/option_builders.rs.)
+//!
+//! The builder methods of the core's option types are in src/option_builders.rs.
 use std::any::Any;
 use std::cell::{OnceCell, RefCell};
 use std::future::Future;
@@ -31,6 +32,8 @@ use event::{close_info_from_js, error_text};
 pub use event::{Data, DropError, Error, Event};
 
 type Callback = Rc<dyn Fn(&Event)>;
+/// The close policy: reconnect after this close?
+type Policy = Rc<dyn Fn(&CloseInfo) -> bool>;
 
 /// Hands each event to the callbacks, then to every open stream. Owned by the driver's hooks
 /// (the closures below), so that the events of the release, dispatched while the driver
@@ -112,7 +115,7 @@ pub struct ConnectionBuilder {
     options: Options,
     protocols: Vec<String>,
     callbacks: Vec<Callback>,
-    should_reconnect: Option<Rc<dyn Fn(&CloseInfo) -> bool>>,
+    should_reconnect: Option<Policy>,
 }
 
 impl ConnectionBuilder {
@@ -287,7 +290,7 @@ impl Closures {
         &mut self,
         fanout: &Rc<Fanout>,
         inner: Weak<Inner>,
-        should_reconnect: Option<Rc<dyn Fn(&CloseInfo) -> bool>>,
+        should_reconnect: Option<Policy>,
     ) -> Hooks {
         let on_status = {
             let fanout = fanout.clone();
