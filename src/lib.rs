@@ -22,12 +22,13 @@
 //! # fn main() -> Result<(), resilient_ws::Error> {
 //! use resilient_ws::core::{HeartbeatOptions, Options};
 //! use resilient_ws::{Connection, Data, Event};
+//! # fn log(_: &str) {}
 //!
 //! let conn = Connection::builder("wss://example.com/chat")
 //!     .options(Options::default().heartbeat(Some(HeartbeatOptions::default())))
 //!     .on_event(|event| match event {
-//!         Event::Message(Data::Text(text)) => web_sys::console::log_1(&text.into()),
-//!         Event::Status(status) => web_sys::console::log_1(&status.as_str().into()),
+//!         Event::Message(Data::Text(text)) => log(text),
+//!         Event::Status(status) => log(status.as_str()),
 //!         _ => {}
 //!     })
 //!     .connect()?;
