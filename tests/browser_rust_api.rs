@@ -378,3 +378,42 @@ async fn drop_releases_everything() {
     assert_eq!(dropped(&streamed), want);
     control("/refuse", &sc, "ms=0").await;
 }
+
+#[wasm_bindgen_test]
+async fn callbacks_may_send_and_even_drop_the_connection() {
+    let baseline = live_handles_js();
+    let sc = scope("rust-reentrant");
+    let (b, seen) = builder(&sc);
+    // The callback reaches its own connection through this slot (set once connected).
+    let slot: Rc<RefCell<Option<Connection>>> = Rc::default();
+    let s = slot.clone();
+    let conn = b
+        .on_message(move |data| match data.as_text() {
+            // Sends from inside the callback.
+            Some("a") => {
+                let sent = s.borrow().as_ref().map(|c| c.send("b"));
+                assert!(matches!(sent, Some(Ok(SendOutcome::Sent))), "{sent:?}");
+            }
+            // Drops the connection from inside its own callback.
+            Some("b") => drop(s.borrow_mut().take()),
+            _ => {}
+        })
+        .connect()
+        .unwrap();
+    wait_connected(&conn).await;
+    conn.send("a").unwrap();
+    *slot.borrow_mut() = Some(conn);
+    wait_for("dropped by its callback", 5000.0, || {
+        slot.borrow().is_none()
+    })
+    .await;
+    assert_eq!(seen.messages(), [Data::from("a"), Data::from("b")]);
+    assert_eq!(server_got(&sc).await, ["a", "b"]);
+    assert_eq!(
+        live_handles_js(),
+        baseline,
+        "released from inside the callback"
+    );
+    sleep(50).await;
+    assert_eq!(seen.messages().len(), 2, "nothing after the drop");
+}
