@@ -438,6 +438,14 @@ impl Connection {
     }
 }
 
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A stream of a connection's [`Event`]s ([`Connection::events`]); it ends when the
 /// connection is dropped.
 pub struct Events(UnboundedReceiver<Event>);
