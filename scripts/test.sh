@@ -51,15 +51,16 @@ echo "test server: $WS_TEST_URL (controls at $WS_CONTROL_URL)"
 # --- suites ---
 suite fmt                cargo fmt --all -- --check
 suite clippy-host        cargo clippy -q --workspace --all-targets -- -D warnings
-suite clippy-wasm32      env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy -q --target wasm32-unknown-unknown --lib --tests -- -D warnings
+suite clippy-wasm32      env RUSTUP_TOOLCHAIN="$WASM_TC" cargo clippy -q --target wasm32-unknown-unknown --lib --tests --features rust-api -- -D warnings
 suite host-tests         cargo test -q --workspace
 export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 export GECKODRIVER=${GECKODRIVER:-$(command -v geckodriver)}
 export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-180}
 # Each browser run sees only its own driver: wasm-bindgen-test-runner picks Firefox whenever
-# GECKODRIVER is set, whatever --chrome says.
-suite browser-chrome     env -u GECKODRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --chrome
-suite browser-firefox    env -u CHROMEDRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --firefox
+# GECKODRIVER is set, whatever --chrome says. The feature rust-api adds the Rust API and its
+# tests (tests/browser_rust_api.rs); the npm package is built without it.
+suite browser-chrome     env -u GECKODRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --chrome --features rust-api
+suite browser-firefox    env -u CHROMEDRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --firefox --features rust-api
 suite pkg                env RUSTUP_TOOLCHAIN="$WASM_TC" bash js/build-pkg.sh
 suite js                 node --test --test-concurrency=1 js/test/*.test.mjs
 suite demo               node --test --test-concurrency=1 demo/test/
