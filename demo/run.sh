@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: the resilient-ws chat demo (React page + chat server with restart/outage controls).
+# make demo: the resilient-ws chat demo (React page + one chat server instance, state in memory).
 #
 #   demo/run.sh              build what is missing or stale, serve on 127.0.0.1, print the URL;
 #                            Ctrl-C stops everything.
@@ -8,26 +8,25 @@
 #   demo/run.sh --no-build   serve what is already built (the end-to-end test uses this).
 #
 # PORT: the port to serve on (default 8080; 0: any free one). When it is taken, a free one is used.
-# The server runs under a small loop here: "Restart server" makes it exit with code 75, and the loop
-# starts a fresh process on the same port 3 s later (connections are refused in between).
+# The server's settings come from the DEMO_* environment variables (demo/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
-RESTART_EXIT_CODE=75
-RESTART_GAP_S=3
 
 MODE=serve
 case "${1:-}" in
   "") ;;
   --check) MODE=check ;;
   --no-build) MODE=serve-built ;;
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "usage: demo/run.sh [--check | --no-build]" >&2; exit 2 ;;
 esac
 
-say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
-die() { printf '\033[1m[demo]\033[0m %s\n' "$*" >&2; exit 1; }
+# Bold "[demo]" on a terminal only: no escape codes in logs and pipes.
+if [ -t 1 ]; then TAG=$'\033[1m[demo]\033[0m'; else TAG='[demo]'; fi
+say() { printf '%s %s\n' "$TAG" "$*"; }
+die() { printf '%s %s\n' "$TAG" "$*" >&2; exit 1; }
 
 TARGET=${CARGO_TARGET_DIR:-target}
 [[ $TARGET = /* ]] || TARGET=$ROOT/$TARGET
@@ -73,12 +72,10 @@ fi
 [ -x "$BIN" ] || die "$BIN is missing: run demo/run.sh without --no-build"
 [ -f "$DIST/index.html" ] || die "$DIST is missing: run demo/run.sh without --no-build"
 
-# --- serve: the server under a restart loop, stopped on every exit path ---
+# --- serve: one instance, state in memory, stopped on every exit path ---
 STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/resilient-ws-demo.XXXXXX")
 SERVER_PID=""
-SLEEP_PID=""
 cleanup() {
-  [ -z "$SLEEP_PID" ] || kill "$SLEEP_PID" 2>/dev/null || true
   if [ -n "$SERVER_PID" ]; then
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
@@ -89,38 +86,22 @@ trap cleanup EXIT
 trap 'echo; say "stopped"; exit 0' INT
 trap 'exit 143' TERM
 
-ARGS=(--static "$DIST" --state "$STATE_DIR/history.json" --port-file "$STATE_DIR/port")
 PORT=${PORT:-8080}
-ACTUAL=""
-while :; do
-  if [ -z "$ACTUAL" ]; then
-    "$BIN" "${ARGS[@]}" --port "$PORT" --port-fallback &
-    SERVER_PID=$!
-    for _ in $(seq 1 100); do
-      [ -s "$STATE_DIR/port" ] && break
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    ACTUAL=$(cat "$STATE_DIR/port" 2>/dev/null || true)
-    [ -n "$ACTUAL" ] || die "the server did not start"
-    echo
-    say "chat demo: open http://127.0.0.1:$ACTUAL/ (open it in two tabs to chat with yourself)"
-    say "Restart server / Simulate network loss are on the page; Ctrl-C stops."
-    echo
-  else
-    "$BIN" "${ARGS[@]}" --port "$ACTUAL" &
-    SERVER_PID=$!
-  fi
-  rc=0
-  wait "$SERVER_PID" || rc=$?
-  SERVER_PID=""
-  if [ "$rc" != "$RESTART_EXIT_CODE" ]; then
-    say "the server exited (code $rc)"
-    exit "$rc"
-  fi
-  say "server down: starting it again in $RESTART_GAP_S s (connections are refused meanwhile)"
-  sleep "$RESTART_GAP_S" &
-  SLEEP_PID=$!
-  wait "$SLEEP_PID" || true
-  SLEEP_PID=""
+"$BIN" --static "$DIST" --port-file "$STATE_DIR/port" --port "$PORT" --port-fallback &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+  [ -s "$STATE_DIR/port" ] && break
+  kill -0 "$SERVER_PID" 2>/dev/null || break
+  sleep 0.1
 done
+ACTUAL=$(cat "$STATE_DIR/port" 2>/dev/null || true)
+[ -n "$ACTUAL" ] || die "the server did not start"
+echo
+say "chat demo: open http://127.0.0.1:$ACTUAL/ (open it in two tabs to chat with yourself)"
+say "one instance, state in memory; Ctrl-C stops."
+echo
+rc=0
+wait "$SERVER_PID" || rc=$?
+SERVER_PID=""
+say "the server exited (code $rc)"
+exit "$rc"
