@@ -147,6 +147,7 @@ pub type SessionBlob = String;
 
 pub enum Backend {
     Memory(MemoryHub),
+    Redis(crate::redis_hub::RedisHub),
 }
 
 pub struct Hub {
@@ -160,6 +161,16 @@ impl Hub {
             fanout: Arc::default(),
             backend: Backend::Memory(MemoryHub::default()),
         }
+    }
+
+    /// Connects to Redis at `url` (cluster mode).
+    pub async fn redis(url: &str) -> Result<Hub, HubError> {
+        let fanout: Arc<Fanout> = Arc::default();
+        let hub = crate::redis_hub::RedisHub::connect(url, fanout.clone()).await?;
+        Ok(Hub {
+            fanout,
+            backend: Backend::Redis(hub),
+        })
     }
 
     /// Stores `chat` in the room's history with the next room sequence, and sends it to every
@@ -191,6 +202,7 @@ impl Hub {
                 };
                 Ok(chat)
             }
+            Backend::Redis(hub) => hub.post(room, chat, session).await,
         }
     }
 
@@ -207,6 +219,7 @@ impl Hub {
                 .get(room)
                 .map(|r| r.log.iter().filter(|c| c.seq > after).cloned().collect())
                 .unwrap_or_default(),
+            Backend::Redis(hub) => hub.history(room, after, limit).await?,
         };
         let skip = log.len().saturating_sub(limit);
         log.drain(..skip);
@@ -247,12 +260,14 @@ impl Hub {
                 self.fanout.deliver(room, event);
                 Ok(())
             }
+            Backend::Redis(hub) => hub.presence(room, key, user, joined).await,
         }
     }
 
     pub async fn load_session(&self, sid: &str) -> Result<Option<SessionBlob>, HubError> {
         match &self.backend {
             Backend::Memory(hub) => Ok(hub.sessions().get(sid).cloned()),
+            Backend::Redis(hub) => hub.load_session(sid).await,
         }
     }
 
@@ -262,6 +277,7 @@ impl Hub {
                 hub.sessions().insert(sid.to_owned(), blob);
                 Ok(())
             }
+            Backend::Redis(hub) => hub.save_session(sid, blob).await,
         }
     }
 }

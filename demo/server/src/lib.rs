@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod conn;
 pub mod hub;
+pub mod redis_hub;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -175,7 +176,10 @@ impl Server {
     /// `port_fallback`) and connects to Redis when configured.
     pub async fn bind(config: Config) -> io::Result<Server> {
         let listener = bind_listener(config.port, config.port_fallback).await?;
-        let hub = Hub::memory();
+        let hub = match &config.redis_url {
+            None => Hub::memory(),
+            Some(url) => Hub::redis(url).await.map_err(io::Error::other)?,
+        };
         let state = Arc::new(AppState {
             auth: Auth::new(&config.jwt_secret, config.token_ttl_s),
             hub,
