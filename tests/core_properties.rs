@@ -123,6 +123,7 @@ fn options() -> impl Strategy<Value = Options> {
             connect_timeout_ms: timeout,
             heartbeat,
             outbox,
+            delivery: None,
         },
     )
 }

@@ -73,8 +73,10 @@ export function send_result(outcome) {
  * @param {number} queuedBytes
  * @param {number} bufferedAmount
  * @param {unknown} lastClose
+ * @param {number} unackedMessages
+ * @param {number} resumed 0 false, 1 true, 2 null (no welcome yet, or delivery off)
  */
-export function frozen_snapshot(status, lastMessage, attempt, nextRetryAt, queuedMessages, queuedBytes, bufferedAmount, lastClose) {
+export function frozen_snapshot(status, lastMessage, attempt, nextRetryAt, queuedMessages, queuedBytes, bufferedAmount, lastClose, unackedMessages, resumed) {
   return Object.freeze({
     status: STATUS[status],
     lastMessage,
@@ -87,7 +89,21 @@ export function frozen_snapshot(status, lastMessage, attempt, nextRetryAt, queue
     queuedBytes,
     bufferedAmount,
     lastClose,
+    unackedMessages,
+    resumed: resumed === 2 ? null : resumed === 1,
   });
+}
+
+/**
+ * What a sendWithAck promise rejects with when its message is dropped: reason "overflow",
+ * "full", "released" or "rejected" (then detail is the server's reason).
+ * @param {string} reason
+ * @param {string} [detail]
+ */
+export function drop_error(reason, detail) {
+  const error = new Error(`message not delivered: ${reason}${detail ? ` (${detail})` : ''}`);
+  error.name = 'DropError';
+  return Object.assign(error, { reason, detail });
 }
 
 /**
@@ -105,7 +121,7 @@ export function settle(value, done) {
 // ---- options --------------------------------------------------------------------------------
 
 /** The callbacks, in the order of the array readOptions returns. */
-const CALLBACKS = ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop', 'onStatus', 'shouldReconnect'];
+const CALLBACKS = ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop', 'onStatus', 'shouldReconnect', 'onAck', 'onResync'];
 const OVERFLOW = ['error', 'drop-oldest', 'drop-newest'];
 
 /** @param {unknown} v */
@@ -199,7 +215,7 @@ function group(o, key) {
  *   message and pongMessage, callbacks in CALLBACKS order.
  */
 export function readOptions(options) {
-  const nums = new Float64Array(15).fill(NaN);
+  const nums = new Float64Array(18).fill(NaN);
   /** @type {string[]} */
   const protocols = [];
   /** @type {(Function | undefined)[]} */
@@ -257,6 +273,14 @@ export function readOptions(options) {
       }
     }
     nums[14] = count(g, 'outbox.', 'highWaterMark');
+  }
+
+  const d = group(o, 'delivery');
+  nums[15] = d === undefined ? NaN : d === false ? 0 : 1;
+  if (isObject(d)) {
+    const g = /** @type {Record<string, unknown>} */ (d);
+    nums[16] = millis(g, 'delivery.', 'ackTimeoutMs');
+    nums[17] = millis(g, 'delivery.', 'ackEveryMs');
   }
 
   for (const name of CALLBACKS) {

@@ -99,3 +99,59 @@ export function outboxFullError(queuedMessages, queuedBytes, messageBytes, maxMe
   error.name = 'OutboxFullError';
   return Object.assign(error, { queuedMessages, queuedBytes, messageBytes });
 }
+
+// ---- delivery (PROTOCOL.md): the wire form of the protocol's frames ----
+
+/**
+ * A client frame (src/core/delivery.rs ClientFrame): kind 0 hello (n = in, a = sid),
+ * 1 data (n = seq, a = the message), 2 ack (n = upto). Text frames are JSON with the keys in
+ * the protocol's order; binary data is the byte 0x64, the seq (8 bytes, big-endian), the bytes.
+ * @param {number} kind
+ * @param {number} n
+ * @param {unknown} a
+ * @returns {string | ArrayBuffer}
+ */
+export function encodeFrame(kind, n, a) {
+  if (kind === 1 && typeof a !== 'string') {
+    const data = /** @type {ArrayBuffer | ArrayBufferView} */ (a);
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const frame = new Uint8Array(9 + bytes.length);
+    frame[0] = 0x64;
+    new DataView(frame.buffer).setBigUint64(1, BigInt(n));
+    frame.set(bytes, 9);
+    return frame.buffer;
+  }
+  return JSON.stringify(kind === 0 ? { t: 'hello', sid: a, in: n } : kind === 1 ? { t: 'd', s: n, p: a } : { t: 'a', s: n });
+}
+
+/** @param {unknown} n */
+const isSeq = (n) => Number.isSafeInteger(n) && /** @type {number} */ (n) >= 0;
+
+/**
+ * A server frame (src/core/delivery.rs ServerFrame) as [kind, n, x]: 0 welcome (n = out,
+ * x = resumed), 1 ack (n = upto), 2 nack (n = seq, x = the reason), 3 data (n = seq, x = the
+ * message); undefined for any message that is not a protocol frame.
+ * @param {unknown} data
+ * @returns {[number, number, unknown] | undefined}
+ */
+export function decodeFrame(data) {
+  if (data instanceof ArrayBuffer) {
+    if (data.byteLength < 9 || new Uint8Array(data, 0, 1)[0] !== 0x64) return undefined;
+    const seq = Number(new DataView(data).getBigUint64(1));
+    return isSeq(seq) ? [3, seq, data.slice(9)] : undefined;
+  }
+  if (typeof data !== 'string' || data.charCodeAt(0) !== 123 /* { */) return undefined;
+  let f;
+  try {
+    f = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (f === null || typeof f !== 'object') return undefined;
+  if (f.t === 'welcome') return isSeq(f.out) && typeof f.resumed === 'boolean' ? [0, f.out, f.resumed] : undefined;
+  if (!isSeq(f.s)) return undefined;
+  if (f.t === 'a') return [1, f.s, undefined];
+  if (f.t === 'n') return [2, f.s, typeof f.e === 'string' ? f.e : ''];
+  if (f.t === 'd') return typeof f.p === 'string' ? [3, f.s, f.p] : undefined;
+  return undefined;
+}

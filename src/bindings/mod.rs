@@ -9,7 +9,7 @@ use js_sys::{Function, Object, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::core::{validate_close, SendOutcome};
+use crate::core::{validate_close, OutboxFull, SendOutcome};
 use crate::driver::{
     byte_length, check_ws_url, describe_error, invalid_data_error, live_handles, outbox_full_error,
     status_index, status_name, Config, Driver, JsMessage, UrlSource,
@@ -102,6 +102,35 @@ impl Connection {
             return Err(invalid_data_error(&data));
         }
         self.send(JsMessage::outgoing(data, bytes as usize))
+    }
+
+    /// With `delivery` on: sends like sendMessage (an OutboxFullError throws the same way) and
+    /// returns a promise that resolves once the server acknowledged the message, or rejects
+    /// with a `DropError` (its `reason`: "overflow", "full", "released" or "rejected", with the
+    /// server's reason as `detail`) when it is dropped.
+    #[wasm_bindgen(js_name = sendWithAck, unchecked_return_type = "Promise<void>")]
+    pub fn send_with_ack(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string | ArrayBuffer | ArrayBufferView")]
+        data: JsValue,
+    ) -> Result<js_sys::Promise, JsValue> {
+        if !self.driver.delivery() {
+            return Err(js_sys::TypeError::new(
+                "sendWithAck needs the delivery option: new Connection(url, { delivery: true })",
+            )
+            .into());
+        }
+        let bytes = byte_length(&data);
+        if bytes < 0.0 {
+            return Err(invalid_data_error(&data));
+        }
+        match self
+            .driver
+            .send_with_ack(JsMessage::outgoing(data, bytes as usize))
+        {
+            Ok((_, promise)) => Ok(promise),
+            Err(full) => Err(self.full_error(full)),
+        }
     }
 
     /// JSON.stringify, then sendMessage. A value with no JSON form (cyclic, BigInt, undefined,
@@ -204,17 +233,19 @@ impl Connection {
                 SendOutcome::Queued => 1,
                 SendOutcome::Dropped => 2,
             })),
-            Err(full) => {
-                let (max_messages, max_bytes) = self.driver.outbox_limits();
-                Err(outbox_full_error(
-                    full.queued_messages as f64,
-                    full.queued_bytes as f64,
-                    full.message_bytes as f64,
-                    max_messages as f64,
-                    max_bytes as f64,
-                ))
-            }
+            Err(full) => Err(self.full_error(full)),
         }
+    }
+
+    fn full_error(&self, full: OutboxFull) -> JsValue {
+        let (max_messages, max_bytes) = self.driver.outbox_limits();
+        outbox_full_error(
+            full.queued_messages as f64,
+            full.queued_bytes as f64,
+            full.message_bytes as f64,
+            max_messages as f64,
+            max_bytes as f64,
+        )
     }
 }
 

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::errors::option_error;
-use crate::core::{HeartbeatOptions, Options, Overflow, ReconnectOptions};
+use crate::core::{DeliveryOptions, HeartbeatOptions, Options, Overflow, ReconnectOptions};
 use crate::driver::Hooks;
 
 #[wasm_bindgen(module = "/js/src/driver.js")]
@@ -81,6 +81,11 @@ pub(super) fn parse_options(options: &JsValue) -> Result<Parsed, JsValue> {
         }),
     );
     set(&mut b.high_water_mark, given(n(14)).map(|v| v as usize));
+    o.delivery = group::<DeliveryOptions>(n(15), None);
+    if let Some(d) = o.delivery.as_mut() {
+        set(&mut d.ack_timeout_ms, given(n(16)).map(|v| v as u64));
+        set(&mut d.ack_every_ms, given(n(17)).map(|v| v as u64));
+    }
 
     o.validate().map_err(|e| option_error(&e))?;
 
@@ -99,6 +104,8 @@ pub(super) fn parse_options(options: &JsValue) -> Result<Parsed, JsValue> {
         on_drop: f(5),
         on_status: f(6),
         should_reconnect: f(7),
+        on_ack: f(8),
+        on_resync: f(9),
     };
     Ok(Parsed {
         options: o,

@@ -8,8 +8,9 @@ const TS_TYPES: &'static str = r#"
 export type Status = "connecting" | "connected" | "reconnecting" | "closed";
 /** What sendMessage did: handed to the socket, waiting in the outbox, or refused (overflow "drop-newest"). */
 export type SendResult = "sent" | "queued" | "dropped";
-/** Why onDrop was called: evicted by "drop-oldest", refused by "drop-newest", or still queued at free(). */
-export type DropReason = "overflow" | "full" | "released";
+/** Why onDrop was called: evicted by "drop-oldest", refused by "drop-newest", still queued at
+ * free(), or (delivery) refused by the server. */
+export type DropReason = "overflow" | "full" | "released" | "rejected";
 /** What happens when the outbox is full. */
 export type OverflowPolicy = "error" | "drop-oldest" | "drop-newest";
 /** A message as received: text, or binary as an ArrayBuffer. */
@@ -67,6 +68,23 @@ export interface OutboxOptions {
   highWaterMark?: number;
 }
 
+/** The delivery protocol (PROTOCOL.md): acknowledgements, resend, de-duplication, resume. */
+export interface DeliveryOptions {
+  /** An open socket that leaves the oldest unacknowledged message this long without an
+   * acknowledgement is dropped, and the session resumes on a new one (default 10000). */
+  ackTimeoutMs?: number;
+  /** The server's data is acknowledged at most this often (default 1000). */
+  ackEveryMs?: number;
+}
+
+/** What a sendWithAck promise rejects with when its message is dropped. */
+export interface DropError extends Error {
+  readonly name: "DropError";
+  readonly reason: DropReason;
+  /** With "rejected": the server's reason. */
+  readonly detail?: string;
+}
+
 export interface ConnectionOptions {
   protocols?: string | string[];
   /** false: never reconnect; true or absent: the defaults. */
@@ -86,8 +104,16 @@ export interface ConnectionOptions {
   /** Socket errors, failed attempts, and errors thrown by the other callbacks. */
   onError?: (error: unknown) => void;
   onReconnectStop?: (attempts: number) => void;
-  onDrop?: (data: MessageData, reason: DropReason) => void;
+  /** A message that will not be delivered; with "rejected", detail is the server's reason. */
+  onDrop?: (data: string | ArrayBuffer | ArrayBufferView, reason: DropReason, detail?: string) => void;
   onStatus?: (status: Status) => void;
+  /** Off by default (plain servers keep working); true: the defaults. Needs a server that
+   * speaks PROTOCOL.md. */
+  delivery?: DeliveryOptions | boolean;
+  /** Delivery: the server acknowledged this message. */
+  onAck?: (data: string | ArrayBuffer | ArrayBufferView) => void;
+  /** Delivery: the server lost this session (continuity is lost): refetch the app's state. */
+  onResync?: () => void;
 }
 
 /** An immutable view of the connection; the same object until something in it changes. */
@@ -102,5 +128,10 @@ export interface Snapshot {
   readonly queuedBytes: number;
   readonly bufferedAmount: number;
   readonly lastClose: CloseInfo | null;
+  /** Delivery: messages sent at least once and not acknowledged yet (they count against the
+   * outbox bounds beside queuedMessages); 0 with delivery off. */
+  readonly unackedMessages: number;
+  /** Delivery: the last welcome's resumed; null before the first welcome or with delivery off. */
+  readonly resumed: boolean | null;
 }
 "#;

@@ -54,6 +54,7 @@
 //! given (a late driver delays them, it does not bunch them up).
 use std::collections::VecDeque;
 
+use super::delivery::{ClientFrame, ServerFrame, Session};
 use super::timers::{Timer, TimerTable};
 use super::*;
 
@@ -70,6 +71,9 @@ const ABNORMAL: u16 = 1006;
 enum Socket {
     None,
     Connecting(ConnId),
+    /// Delivery: the socket is open, the hello is sent, the welcome has not come yet. For
+    /// everything but the welcome it is still connecting (the connect timeout runs on).
+    Greeting(ConnId),
     Open(ConnId),
 }
 
@@ -77,7 +81,7 @@ impl Socket {
     fn conn(self) -> Option<ConnId> {
         match self {
             Socket::None => None,
-            Socket::Connecting(c) | Socket::Open(c) => Some(c),
+            Socket::Connecting(c) | Socket::Greeting(c) | Socket::Open(c) => Some(c),
         }
     }
 }
@@ -120,6 +124,8 @@ pub struct Machine<M = Payload> {
     last_close: Option<CloseInfo>,
     /// How many closes have been recorded (changes whenever `last_close` is set).
     closes: u64,
+    /// Delivery's session (None: `delivery` off).
+    session: Option<Session<M>>,
     commands: VecDeque<Command<M>>,
     events: VecDeque<Event<M>>,
 }
@@ -130,6 +136,11 @@ impl<M: Message> Machine<M> {
     ///
     /// The initial status is `Connecting`; it is not reported as an `Event::Status`.
     pub fn new(options: Options, seed: u64, now: Millis) -> Machine<M> {
+        let mut rng = Rng::new(seed);
+        let session = options
+            .delivery
+            .clone()
+            .map(|d| Session::new(d, session_id(&mut rng)));
         let mut m = Machine {
             backoff: options.reconnect.as_ref().map(Backoff::new),
             heartbeat: options.heartbeat.as_ref().map(|h| Heartbeat {
@@ -138,7 +149,7 @@ impl<M: Message> Machine<M> {
                 interval_ms: h.interval_ms,
                 timeout_ms: h.timeout_ms,
             }),
-            rng: Rng::new(seed),
+            rng,
             status: Status::Connecting,
             last_conn: 0,
             socket: Socket::None,
@@ -154,6 +165,7 @@ impl<M: Message> Machine<M> {
             released: false,
             last_close: None,
             closes: 0,
+            session,
             commands: VecDeque::new(),
             events: VecDeque::new(),
             options,
@@ -168,7 +180,7 @@ impl<M: Message> Machine<M> {
         }
         match input {
             Input::Opened { conn } => self.on_opened(now, conn),
-            Input::Message { conn, payload } => self.on_message(conn, payload),
+            Input::Message { conn, payload } => self.on_message(now, conn, payload),
             Input::Error { conn } => self.on_error(conn),
             Input::Closed {
                 conn,
@@ -198,7 +210,9 @@ impl<M: Message> Machine<M> {
             match timer {
                 Timer::Uptime => self.attempt = 0,
                 Timer::Pong => self.abandon_and_retry(now, "heartbeat timeout"),
+                Timer::AckTimeout => self.abandon_and_retry(now, "ack timeout"),
                 Timer::Ping => self.ping(now),
+                Timer::AckInbound => self.ack_inbound(),
                 Timer::BufferPoll => self.request_reading(now),
                 Timer::Connect => self.abandon_and_retry(now, "connect timeout"),
                 Timer::Retry => self.start_attempt(now),
@@ -224,13 +238,21 @@ impl<M: Message> Machine<M> {
             });
             return Ok(SendOutcome::Dropped);
         }
+        let unacked = self
+            .session
+            .as_ref()
+            .map_or((0, 0), |s| (s.unacked_len(), s.unacked_bytes()));
         if let Socket::Open(conn) = self.socket {
-            if self.outbox.is_empty() && self.has_room() {
-                self.hand(conn, payload);
+            if self.outbox.is_empty()
+                && !self.has_resend()
+                && self.has_room()
+                && (self.session.is_none() || self.outbox.fits(payload.byte_len(), unacked))
+            {
+                self.hand_new(now, conn, payload);
                 return Ok(SendOutcome::Sent);
             }
         }
-        let pushed = self.outbox.push(payload)?;
+        let pushed = self.outbox.push_beside(payload, unacked)?;
         for (payload, reason) in pushed.dropped {
             self.events.push_back(Event::Dropped { payload, reason });
         }
@@ -302,7 +324,8 @@ impl<M: Message> Machine<M> {
         }
         self.socket = Socket::None;
         self.timers.stop_all();
-        for payload in self.outbox.take_all() {
+        let unacked = self.session.as_mut().map(Session::take_all);
+        for payload in unacked.into_iter().flatten().chain(self.outbox.take_all()) {
             self.events.push_back(Event::Dropped {
                 payload,
                 reason: DropReason::Released,
@@ -350,6 +373,32 @@ impl<M: Message> Machine<M> {
         self.outbox.bytes()
     }
 
+    /// Delivery: messages sent at least once and not acknowledged yet (0 with delivery off).
+    /// They count against the outbox bounds beside [`Machine::queued_messages`].
+    pub fn unacked_messages(&self) -> usize {
+        self.session.as_ref().map_or(0, Session::unacked_len)
+    }
+
+    /// Delivery: the bytes of [`Machine::unacked_messages`].
+    pub fn unacked_bytes(&self) -> usize {
+        self.session.as_ref().map_or(0, Session::unacked_bytes)
+    }
+
+    /// Delivery: the last welcome's `resumed` (None before the first welcome, or with delivery off).
+    pub fn resumed(&self) -> Option<bool> {
+        self.session.as_ref().and_then(|s| s.resumed)
+    }
+
+    /// Delivery: the session id sent in every hello.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.sid.as_str())
+    }
+
+    /// Delivery: the last server seq given to the app.
+    pub fn inbound_seq(&self) -> u64 {
+        self.session.as_ref().map_or(0, |s| s.inbound)
+    }
+
     /// The last bufferedAmount reading of the current socket (0 without one).
     pub fn buffered_amount(&self) -> u64 {
         self.reading
@@ -379,7 +428,8 @@ impl<M: Message> Machine<M> {
     /// is open and messages wait, or the estimate says there is no room. (While the estimate
     /// shows room, a reading could only lower it: the send goes out either way.)
     pub fn wants_reading(&self) -> bool {
-        matches!(self.socket, Socket::Open(_)) && (!self.outbox.is_empty() || !self.has_room())
+        matches!(self.socket, Socket::Open(_))
+            && (!self.outbox.is_empty() || self.has_resend() || !self.has_room())
     }
 
     /// The id of the current socket if it is open.
@@ -415,6 +465,23 @@ impl<M: Message> Machine<M> {
         if self.socket != Socket::Connecting(conn) {
             return;
         }
+        if let Some(session) = &self.session {
+            let hello = M::encode(ClientFrame::Hello {
+                sid: &session.sid,
+                inbound: session.inbound,
+            });
+            self.socket = Socket::Greeting(conn);
+            self.commands.push_back(Command::Send {
+                conn,
+                payload: hello,
+            });
+            return;
+        }
+        self.established(now, conn);
+    }
+
+    /// The socket is open and (with delivery) welcomed: connected.
+    fn established(&mut self, now: Millis, conn: ConnId) {
         self.socket = Socket::Open(conn);
         self.timers.stop(Timer::Connect);
         self.reading = 0;
@@ -441,7 +508,13 @@ impl<M: Message> Machine<M> {
         self.drain_outbox(now);
     }
 
-    fn on_message(&mut self, conn: ConnId, payload: M) {
+    fn on_message(&mut self, now: Millis, conn: ConnId, payload: M) {
+        if self.socket == Socket::Greeting(conn) {
+            if let Some(ServerFrame::Welcome { out, resumed }) = payload.decode() {
+                self.on_welcome(now, conn, out, resumed);
+            }
+            return;
+        }
         if self.socket != Socket::Open(conn) {
             return;
         }
@@ -451,7 +524,119 @@ impl<M: Message> Machine<M> {
                 return;
             }
         }
-        self.events.push_back(Event::Message(payload));
+        match self.session.as_ref().and_then(|_| payload.decode()) {
+            None => self.events.push_back(Event::Message(payload)),
+            Some(frame) => self.on_frame(now, frame),
+        }
+    }
+
+    // ---- delivery ----
+
+    fn on_welcome(&mut self, now: Millis, conn: ConnId, out: u64, resumed: bool) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let continuity_lost = !resumed && session.welcomed;
+        session.welcomed = true;
+        session.resumed = Some(resumed);
+        if continuity_lost {
+            session.restart();
+            self.events.push_back(Event::Resync);
+        } else {
+            let acked = session.acknowledge(out);
+            self.events.extend(acked.into_iter().map(Event::Acked));
+        }
+        // An acknowledgement at once tells the server this welcome arrived (a session it has
+        // just created stays unconfirmed until the client's first frame after the welcome).
+        session.acked_inbound = session.inbound;
+        let ack = M::encode(ClientFrame::Ack {
+            upto: session.inbound,
+        });
+        self.commands
+            .push_back(Command::Send { conn, payload: ack });
+        self.established(now, conn);
+    }
+
+    fn on_frame(&mut self, now: Millis, frame: ServerFrame<M>) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        match frame {
+            ServerFrame::Welcome { .. } => {} // only the first one, while greeting, counts
+            ServerFrame::Ack { upto } => {
+                let acked = session.acknowledge(upto);
+                self.events.extend(acked.into_iter().map(Event::Acked));
+                self.arm_ack_timeout();
+            }
+            ServerFrame::Nack { seq, error } => {
+                if let Some(payload) = session.reject(seq) {
+                    self.events.push_back(Event::Rejected { payload, error });
+                }
+                self.arm_ack_timeout();
+            }
+            ServerFrame::Data { seq, payload } => {
+                if seq <= session.inbound {
+                    return; // the app has it already
+                }
+                if seq > session.inbound + 1 {
+                    // A gap: never deliver out of order; resume from what the app has.
+                    self.abandon_and_retry(now, "sequence gap");
+                    return;
+                }
+                session.inbound = seq;
+                let every = session.options.ack_every_ms;
+                self.events.push_back(Event::Message(payload));
+                if !self.timers.is_set(Timer::AckInbound) {
+                    self.timers.reset(Timer::AckInbound, now, every);
+                }
+            }
+        }
+    }
+
+    /// The ack timeout follows the oldest message in flight on the current socket.
+    fn arm_ack_timeout(&mut self) {
+        match self.session.as_ref().and_then(|s| {
+            let sent_at = s.oldest_in_flight()?;
+            Some((sent_at, s.options.ack_timeout_ms))
+        }) {
+            Some((sent_at, timeout)) => self.timers.reset(Timer::AckTimeout, sent_at, timeout),
+            None => self.timers.stop(Timer::AckTimeout),
+        }
+    }
+
+    /// Tell the server what the app has been given since the last acknowledgement.
+    fn ack_inbound(&mut self) {
+        let (Socket::Open(conn), Some(session)) = (self.socket, self.session.as_mut()) else {
+            return;
+        };
+        if session.inbound > session.acked_inbound {
+            session.acked_inbound = session.inbound;
+            let ack = M::encode(ClientFrame::Ack {
+                upto: session.inbound,
+            });
+            self.commands
+                .push_back(Command::Send { conn, payload: ack });
+        }
+    }
+
+    fn has_resend(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::has_resend)
+    }
+
+    /// Hands a new user message to the open socket: as it is, or (delivery) numbered, kept
+    /// until acknowledged, and framed.
+    fn hand_new(&mut self, now: Millis, conn: ConnId, mut payload: M) {
+        let Some(session) = self.session.as_mut() else {
+            self.hand(conn, payload);
+            return;
+        };
+        payload.hold();
+        let len = payload.byte_len();
+        let frame = session.number(now, payload, len);
+        self.hand(conn, frame);
+        if !self.timers.is_set(Timer::AckTimeout) {
+            self.arm_ack_timeout();
+        }
     }
 
     fn on_error(&mut self, conn: ConnId) {
@@ -522,6 +707,9 @@ impl<M: Message> Machine<M> {
     /// core): stop, or schedule the next retry.
     fn connection_ended(&mut self, now: Millis, reconnect: bool) {
         self.socket = Socket::None;
+        if let Some(session) = self.session.as_mut() {
+            session.socket_lost();
+        }
         self.timers.stop_socket_timers();
         self.reading = 0;
         self.handed = 0;
@@ -607,12 +795,17 @@ impl<M: Message> Machine<M> {
             return;
         };
         while self.has_room() {
+            if let Some(frame) = self.session.as_mut().and_then(|s| s.resend_next(now)) {
+                self.hand(conn, frame);
+                self.arm_ack_timeout();
+                continue;
+            }
             let Some(payload) = self.outbox.pop() else {
                 break;
             };
-            self.hand(conn, payload);
+            self.hand_new(now, conn, payload);
         }
-        if self.outbox.is_empty() {
+        if self.outbox.is_empty() && !self.has_resend() {
             self.timers.stop(Timer::BufferPoll);
         } else if !self.timers.is_set(Timer::BufferPoll) {
             self.timers
@@ -635,7 +828,7 @@ impl<M: Message> Machine<M> {
     /// Ask for a reading; ask again a little later (1 ms at least) if none comes back.
     fn request_reading(&mut self, now: Millis) {
         match self.socket {
-            Socket::Open(conn) if !self.outbox.is_empty() => {
+            Socket::Open(conn) if !self.outbox.is_empty() || self.has_resend() => {
                 self.commands
                     .push_back(Command::ReadBufferedAmount { conn });
                 self.poll_pending = true;
@@ -645,4 +838,16 @@ impl<M: Message> Machine<M> {
             _ => {}
         }
     }
+}
+
+/// A random session id: 128 bits as 32 hex digits.
+fn session_id(rng: &mut Rng) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let (a, b) = (rng.next_u64(), rng.next_u64());
+    (0..32)
+        .map(|i| {
+            let word = if i < 16 { a } else { b };
+            HEX[((word >> ((i % 16) * 4)) & 15) as usize] as char
+        })
+        .collect()
 }

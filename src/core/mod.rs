@@ -8,6 +8,7 @@
 //! driver passes JS values (no message data crosses into WebAssembly); the host tests use
 //! [`Payload`].
 pub mod backoff;
+pub mod delivery;
 pub mod machine;
 pub mod message;
 pub mod options;
@@ -16,6 +17,7 @@ pub mod rng;
 mod timers;
 
 pub use backoff::Backoff;
+pub use delivery::{ClientFrame, DeliveryOptions, ServerFrame};
 pub use machine::{Machine, BUFFER_POLL_MAX_MS, BUFFER_POLL_MS};
 pub use message::{Message, Payload};
 pub use options::{
@@ -246,6 +248,15 @@ pub enum Event<M = Payload> {
         payload: M,
         reason: DropReason,
     },
+    /// Delivery: the server acknowledged this message (onAck).
+    Acked(M),
+    /// Delivery: the server refused this message; it is not resent (onDrop, "rejected").
+    Rejected {
+        payload: M,
+        error: String,
+    },
+    /// Delivery: the server lost the session; the app should refetch its state (onResync).
+    Resync,
 }
 
 /// The documented default close policy: reconnect, except after closes that mean

@@ -1,6 +1,8 @@
 //! Options and their validation. Defaults are the documented ones.
 use std::fmt;
 
+use super::delivery::DeliveryOptions;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     /// None: reconnect: false.
@@ -9,6 +11,8 @@ pub struct Options {
     /// None: heartbeat off (the default).
     pub heartbeat: Option<HeartbeatOptions>,
     pub outbox: OutboxOptions,
+    /// None: delivery off (the default).
+    pub delivery: Option<DeliveryOptions>,
 }
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReconnectOptions {
@@ -61,6 +65,7 @@ impl Default for Options {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             heartbeat: None,
             outbox: OutboxOptions::default(),
+            delivery: None,
         }
     }
 }
@@ -240,7 +245,8 @@ impl Options {
     /// numbers finite; delays ≥ 0; `reconnect.factor` ≥ 1; `reconnect.jitter` in [0, 1];
     /// `reconnect.maxDelayMs` ≥ `reconnect.initialDelayMs`; `connectTimeoutMs` > 0;
     /// `heartbeat.intervalMs` and `heartbeat.timeoutMs` > 0; `heartbeat.message` non-empty;
-    /// `outbox.maxMessages`, `outbox.maxBytes`, `outbox.highWaterMark` ≥ 1.
+    /// `outbox.maxMessages`, `outbox.maxBytes`, `outbox.highWaterMark` ≥ 1; `delivery.ackTimeoutMs`,
+    /// `delivery.ackEveryMs` > 0.
     /// (`reconnect.maxAttempts` may be 0: never retry.)
     pub fn validate(&self) -> Result<(), OptionError> {
         if let Some(r) = &self.reconnect {
@@ -249,6 +255,10 @@ impl Options {
         positive_int("connectTimeoutMs", self.connect_timeout_ms)?;
         if let Some(h) = &self.heartbeat {
             h.validate()?;
+        }
+        if let Some(d) = &self.delivery {
+            positive_int("delivery.ackTimeoutMs", d.ack_timeout_ms)?;
+            positive_int("delivery.ackEveryMs", d.ack_every_ms)?;
         }
         self.outbox.validate()
     }

@@ -75,30 +75,43 @@ impl<M: Message> Outbox<M> {
         self.queue.iter().map(|(m, _)| m)
     }
 
-    fn fits(&self, len: usize) -> bool {
-        self.queue.len() < self.max_messages && self.bytes.saturating_add(len) <= self.max_bytes
+    /// Whether a message of `len` bytes fits beside `reserved` (messages, bytes) held elsewhere.
+    pub fn fits(&self, len: usize, reserved: (usize, usize)) -> bool {
+        self.queue.len() + reserved.0 < self.max_messages
+            && self.bytes.saturating_add(len).saturating_add(reserved.1) <= self.max_bytes
     }
 
     /// Appends `payload`, applying the overflow policy if it does not fit.
     pub fn push(&mut self, payload: M) -> Result<Pushed<M>, OutboxFull> {
+        self.push_beside(payload, (0, 0))
+    }
+
+    /// [`Outbox::push`], with `reserved` (messages, bytes) counted against the bounds as well:
+    /// messages kept elsewhere that this outbox cannot evict (delivery's unacknowledged ones).
+    pub fn push_beside(
+        &mut self,
+        payload: M,
+        reserved: (usize, usize),
+    ) -> Result<Pushed<M>, OutboxFull> {
         let len = payload.byte_len();
-        if self.fits(len) {
+        if self.fits(len, reserved) {
             self.enqueue(payload, len);
             return Ok(Pushed {
                 queued: true,
                 dropped: Vec::new(),
             });
         }
-        let could_ever_fit = self.max_messages >= 1 && len <= self.max_bytes;
+        let could_ever_fit =
+            reserved.0 < self.max_messages && len.saturating_add(reserved.1) <= self.max_bytes;
         match self.overflow {
             Overflow::Error => Err(OutboxFull {
-                queued_messages: self.queue.len(),
-                queued_bytes: self.bytes,
+                queued_messages: self.queue.len() + reserved.0,
+                queued_bytes: self.bytes + reserved.1,
                 message_bytes: len,
             }),
             Overflow::DropOldest if could_ever_fit => {
                 let mut dropped = Vec::new();
-                while !self.fits(len) {
+                while !self.fits(len, reserved) {
                     // Cannot be empty here: an empty queue fits any message that could ever fit.
                     let Some(old) = self.pop() else { break };
                     dropped.push((old, DropReason::Overflow));

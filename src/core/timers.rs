@@ -11,8 +11,12 @@ pub(super) enum Timer {
     Uptime,
     /// An unanswered ping means the connection is dead.
     Pong,
+    /// Delivery: the oldest message in flight went unacknowledged too long; the socket is dead.
+    AckTimeout,
     /// The next heartbeat ping goes out.
     Ping,
+    /// Delivery: acknowledge the server's data delivered since the last acknowledgement.
+    AckInbound,
     /// Ask for a fresh bufferedAmount reading.
     BufferPoll,
     /// The connecting socket is abandoned.
@@ -21,10 +25,12 @@ pub(super) enum Timer {
     Retry,
 }
 
-const ALL: [Timer; 6] = [
+const ALL: [Timer; 8] = [
     Timer::Uptime,
     Timer::Pong,
+    Timer::AckTimeout,
     Timer::Ping,
+    Timer::AckInbound,
     Timer::BufferPoll,
     Timer::Connect,
     Timer::Retry,
@@ -32,7 +38,7 @@ const ALL: [Timer; 6] = [
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct TimerTable {
-    at: [Option<Millis>; 6],
+    at: [Option<Millis>; ALL.len()],
 }
 
 impl TimerTable {

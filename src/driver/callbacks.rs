@@ -20,6 +20,8 @@ pub(crate) struct Hooks {
     pub(crate) on_drop: Option<Function>,
     pub(crate) on_status: Option<Function>,
     pub(crate) should_reconnect: Option<Function>,
+    pub(crate) on_ack: Option<Function>,
+    pub(crate) on_resync: Option<Function>,
 }
 
 #[wasm_bindgen(module = "/js/src/driver.js")]
@@ -45,17 +47,17 @@ impl Shared {
         match event {
             CoreEvent::Status(status) => {
                 if h.on_status.is_some() {
-                    self.call(&h.on_status, &status_name(status_index(status)), None);
+                    self.call(&h.on_status, &status_name(status_index(status)), &[]);
                 }
             }
-            CoreEvent::Opened => self.call(&h.on_open, &JsValue::UNDEFINED, None),
+            CoreEvent::Opened => self.call(&h.on_open, &JsValue::UNDEFINED, &[]),
             CoreEvent::Message(message) => {
                 let object = self.store.record_message(&message.value);
-                self.call(&h.on_message, &object, None);
+                self.call(&h.on_message, &object, &[]);
             }
             CoreEvent::Closed(info) => {
                 if h.on_close.is_some() {
-                    self.call(&h.on_close, &close_info_to_js(&info), None);
+                    self.call(&h.on_close, &close_info_to_js(&info), &[]);
                 }
             }
             CoreEvent::Error(message) => {
@@ -67,24 +69,39 @@ impl Shared {
                 }
             }
             CoreEvent::ReconnectStopped { attempts } => {
-                self.call(&h.on_reconnect_stop, &JsValue::from(attempts), None);
+                self.call(&h.on_reconnect_stop, &JsValue::from(attempts), &[]);
             }
             CoreEvent::Dropped { payload, reason } => {
+                self.tickets.dropped(payload.ticket, reason.as_str(), None);
                 if h.on_drop.is_some() {
                     let reason = JsValue::from_str(reason.as_str());
-                    self.call(&h.on_drop, &payload.value, Some(&reason));
+                    self.call(&h.on_drop, &payload.value, &[&reason]);
                 }
             }
+            CoreEvent::Acked(payload) => {
+                self.tickets.acked(payload.ticket);
+                self.call(&h.on_ack, &payload.value, &[]);
+            }
+            CoreEvent::Rejected { payload, error } => {
+                self.tickets
+                    .dropped(payload.ticket, "rejected", Some(error.clone()));
+                if h.on_drop.is_some() {
+                    let reason = JsValue::from_str("rejected");
+                    self.call(&h.on_drop, &payload.value, &[&reason, &error.into()]);
+                }
+            }
+            CoreEvent::Resync => self.call(&h.on_resync, &JsValue::UNDEFINED, &[]),
         }
     }
 
-    /// Calls a user callback with one or two arguments; if it throws, the error goes to
-    /// onError.
-    fn call(&self, f: &Option<Function>, a: &JsValue, b: Option<&JsValue>) {
+    /// Calls a user callback with `a` and up to two more arguments; if it throws, the error
+    /// goes to onError.
+    fn call(&self, f: &Option<Function>, a: &JsValue, more: &[&JsValue]) {
         let Some(f) = f else { return };
-        let result = match b {
-            None => f.call1(&JsValue::NULL, a),
-            Some(b) => f.call2(&JsValue::NULL, a, b),
+        let result = match more {
+            [] => f.call1(&JsValue::NULL, a),
+            [b] => f.call2(&JsValue::NULL, a, b),
+            [b, c, ..] => f.call3(&JsValue::NULL, a, b, c),
         };
         if let Err(e) = result {
             self.report_callback_error(e);

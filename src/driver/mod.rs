@@ -35,6 +35,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::core::{CloseError, Input, Machine, Millis, Options, OutboxFull, SendOutcome, Status};
 
+mod acks;
 mod callbacks;
 mod clock;
 mod commands;
@@ -54,6 +55,7 @@ pub(crate) use message::{
 pub(crate) use snapshot::{status_index, status_name};
 pub(crate) use url::{check_ws_url, UrlSource};
 
+use acks::Tickets;
 use clock::Clock;
 use listeners::Listeners;
 use snapshot::Store;
@@ -77,6 +79,7 @@ struct Shared {
     timer: TimerSlot,
     listeners: Listeners,
     store: Store,
+    tickets: Tickets,
     hooks: Hooks,
     clock: Clock,
     pumping: Cell<bool>,
@@ -100,6 +103,7 @@ impl Driver {
             timer: TimerSlot::default(),
             listeners: Listeners::default(),
             store: Store::default(),
+            tickets: Tickets::default(),
             hooks: config.hooks,
             clock,
             pumping: Cell::new(false),
@@ -149,6 +153,28 @@ impl Driver {
         s.run_commands();
         s.pump();
         result
+    }
+
+    /// sendWithAck: [`Driver::send`], and a promise that settles when the message is
+    /// acknowledged or dropped. (The caller checks that delivery is on.)
+    pub(crate) fn send_with_ack(
+        &self,
+        mut message: JsMessage,
+    ) -> Result<(SendOutcome, js_sys::Promise), OutboxFull> {
+        let (ticket, promise) = self.shared.tickets.promise();
+        message.ticket = ticket;
+        match self.send(message) {
+            Ok(outcome) => Ok((outcome, promise)),
+            Err(full) => {
+                self.shared.tickets.forget(ticket);
+                Err(full)
+            }
+        }
+    }
+
+    /// Whether the delivery option is on.
+    pub(crate) fn delivery(&self) -> bool {
+        self.shared.machine.borrow().options().delivery.is_some()
     }
 
     /// The user's close (validated by the core; on error nothing is closed).

@@ -34,6 +34,8 @@ extern "C" {
         queued_bytes: f64,
         buffered_amount: f64,
         last_close: &JsValue,
+        unacked_messages: f64,
+        resumed: u8,
     ) -> JsValue;
 }
 
@@ -57,6 +59,8 @@ struct SnapshotKey {
     queued_messages: usize,
     queued_bytes: usize,
     buffered_amount: u64,
+    unacked_messages: usize,
+    resumed: Option<bool>,
     /// Counts closes rather than holding the last one: no string clone per message.
     closes: u64,
 }
@@ -89,6 +93,8 @@ impl Inner {
             queued_messages: m.queued_messages(),
             queued_bytes: m.queued_bytes(),
             buffered_amount: m.buffered_amount(),
+            unacked_messages: m.unacked_messages(),
+            resumed: m.resumed(),
             closes: m.closes(),
         }
     }
@@ -153,6 +159,8 @@ impl Store {
             key.queued_bytes as f64,
             key.buffered_amount as f64,
             &inner.last_close(m),
+            key.unacked_messages as f64,
+            key.resumed.map_or(2, u8::from),
         );
         inner.snapshot = Some((key, js.clone()));
         js
