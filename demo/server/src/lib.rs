@@ -445,6 +445,16 @@ async fn ws(
         Ok(upgrade) => upgrade,
         Err(e) => return refuse(e.status(), e.body_text()),
     };
+    let mode = match params.get("mode").map(String::as_str) {
+        None | Some("delivery") => conn::Mode::Delivery,
+        Some("plain") => conn::Mode::Plain,
+        Some(other) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("mode must be delivery or plain, not {other:?}"),
+            );
+        }
+    };
     if *state.shutdown.borrow() {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
     }
@@ -460,7 +470,7 @@ async fn ws(
             }
         })
         .on_upgrade(move |socket| async move {
-            conn::run(socket, state.clone(), user, room).await;
+            conn::run(socket, state.clone(), user, room, mode).await;
             state.active.fetch_sub(1, Ordering::SeqCst);
         })
 }

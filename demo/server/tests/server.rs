@@ -67,10 +67,10 @@ async fn open(addr: SocketAddr, query: &str, origin: Option<&str>) -> Result<Ws,
         .map(|(ws, _)| ws)
 }
 
-/// Logs in as `name`, joins `room`; returns the socket and the history message it gets first.
+/// Logs in as `name`, joins `room` in plain mode; returns the socket and the history message it gets first.
 async fn join(addr: SocketAddr, name: &str, room: &str) -> (Ws, Value) {
     let token = login(addr, name).await;
-    let mut ws = open(addr, &format!("token={token}&room={room}"), None)
+    let mut ws = open(addr, &format!("token={token}&room={room}&mode=plain"), None)
         .await
         .expect("connect");
     let history = next_json(&mut ws).await;
@@ -602,4 +602,215 @@ async fn two_instances_share_rooms_history_and_presence_through_redis() {
     assert_eq!(texts, [&json!("from a"), &json!("from b")]);
     let (_d, other) = join(a, "dan", "elsewhere").await;
     assert_eq!(other["messages"], json!([]));
+}
+
+// ---- the delivery protocol (the default mode) ----
+
+/// Opens a delivery connection and says hello; returns the socket and the welcome.
+async fn hello(addr: SocketAddr, token: &str, room: &str, sid: &str, inbound: u64) -> (Ws, Value) {
+    let mut ws = open(addr, &format!("token={token}&room={room}"), None)
+        .await
+        .expect("connect");
+    let hello = json!({ "t": "hello", "sid": sid, "in": inbound }).to_string();
+    ws.send(Message::text(hello)).await.unwrap();
+    let welcome = next_json(&mut ws).await;
+    assert_eq!(welcome["t"], "welcome", "{welcome}");
+    (ws, welcome)
+}
+
+/// The next protocol frame; a data frame's payload is parsed into "p".
+async fn frame(ws: &mut Ws) -> Value {
+    let mut f = next_json(ws).await;
+    if f["t"] == "d" {
+        f["p"] = serde_json::from_str(f["p"].as_str().unwrap()).unwrap();
+    }
+    f
+}
+
+/// The next frame that is not presence data.
+async fn frame_skipping_presence(ws: &mut Ws) -> Value {
+    loop {
+        let f = frame(ws).await;
+        if f["t"] != "d" || f["p"]["type"] != "presence" {
+            return f;
+        }
+    }
+}
+
+async fn data(ws: &mut Ws, seq: u64, payload: &str) {
+    let frame = json!({ "t": "d", "s": seq, "p": payload }).to_string();
+    ws.send(Message::text(frame)).await.unwrap();
+}
+
+fn chat(text: &str) -> String {
+    json!({ "type": "chat", "text": text }).to_string()
+}
+
+async fn texts_in_history(addr: SocketAddr, room: &str) -> Vec<String> {
+    let history: Value = reqwest::get(format!("http://{addr}/api/history?room={room}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn delivery_acks_stored_messages_and_nacks_refused_ones() {
+    let (addr, _stop) = start(config()).await;
+    let token = login(addr, "ann").await;
+    let (mut ws, welcome) = hello(addr, &token, "lobby", "sid-1", 0).await;
+    assert_eq!(
+        welcome,
+        json!({ "t": "welcome", "out": 0, "resumed": false })
+    );
+    let history = frame(&mut ws).await;
+    assert_eq!(
+        (history["s"].as_u64(), &history["p"]["type"]),
+        (Some(1), &json!("history"))
+    );
+    data(&mut ws, 1, &chat("hello")).await;
+    assert_eq!(
+        frame_skipping_presence(&mut ws).await,
+        json!({ "t": "a", "s": 1 })
+    );
+    let echo = frame_skipping_presence(&mut ws).await;
+    assert_eq!(
+        (&echo["p"]["type"], &echo["p"]["text"]),
+        (&json!("chat"), &json!("hello"))
+    );
+    data(&mut ws, 2, &chat(&"x".repeat(MAX_TEXT_CHARS + 1))).await;
+    let nack = frame_skipping_presence(&mut ws).await;
+    assert_eq!((&nack["t"], &nack["s"]), (&json!("n"), &json!(2)));
+    assert!(nack["e"].as_str().unwrap().contains("too long"), "{nack}");
+    data(&mut ws, 3, "{not json").await;
+    let nack = frame_skipping_presence(&mut ws).await;
+    assert_eq!((&nack["t"], &nack["s"]), (&json!("n"), &json!(3)));
+    ws.send(Message::binary(vec![0x64, 0, 0, 0, 0, 0, 0, 0, 4, 1, 2]))
+        .await
+        .unwrap();
+    let nack = frame_skipping_presence(&mut ws).await;
+    assert_eq!((&nack["t"], &nack["s"]), (&json!("n"), &json!(4)));
+    // The connection stays usable, and a resent message is acknowledged, not applied again.
+    data(&mut ws, 5, &chat("after the refusals")).await;
+    assert_eq!(
+        frame_skipping_presence(&mut ws).await,
+        json!({ "t": "a", "s": 5 })
+    );
+    assert_eq!(
+        frame_skipping_presence(&mut ws).await["p"]["text"],
+        "after the refusals"
+    );
+    data(&mut ws, 1, &chat("hello")).await;
+    let again = frame_skipping_presence(&mut ws).await;
+    assert_eq!(again["t"], "a", "{again}");
+    assert_eq!(
+        texts_in_history(addr, "lobby").await,
+        ["hello", "after the refusals"]
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_a_nack_in_delivery_mode() {
+    let (addr, _stop) = start(config()).await;
+    let token = login(addr, "ann").await;
+    let (mut ws, _) = hello(addr, &token, "lobby", "sid-rate", 0).await;
+    for seq in 1..=(RATE_MESSAGES as u64 + 1) {
+        data(&mut ws, seq, &chat(&format!("m{seq}"))).await;
+    }
+    let mut acked = 0;
+    let nack = loop {
+        let f = frame_skipping_presence(&mut ws).await;
+        match f["t"].as_str().unwrap() {
+            "a" => acked = f["s"].as_u64().unwrap(),
+            "n" => break f,
+            _ => {}
+        }
+    };
+    assert_eq!(acked, RATE_MESSAGES as u64);
+    assert_eq!(nack["s"], RATE_MESSAGES as u64 + 1);
+    assert!(nack["e"].as_str().unwrap().contains("rate limit"), "{nack}");
+}
+
+/// A session resumes on a new connection: the welcome's `out` covers what was stored, what the
+/// client had not received is replayed, the room's messages posted meanwhile follow, and a
+/// resent message is not stored twice. `second` is the instance the client comes back to.
+async fn resume_across(first: SocketAddr, second: SocketAddr) {
+    let token = login(first, "ann").await;
+    let (mut ws, _) = hello(first, &token, "resume", "sid-r", 0).await;
+    let history = frame(&mut ws).await;
+    let inbound = history["s"].as_u64().unwrap();
+    data(&mut ws, 1, &chat("one")).await;
+    assert_eq!(
+        frame_skipping_presence(&mut ws).await,
+        json!({ "t": "a", "s": 1 })
+    );
+    // The client has delivered the history only: its echo of "one" is not acknowledged.
+    drop(ws);
+    let (mut bob, _) = join(second, "bob", "resume").await;
+    say_ok(&mut bob, "two").await;
+    say_ok(&mut bob, "three").await;
+
+    let (mut ws, welcome) = hello(second, &token, "resume", "sid-r", inbound).await;
+    assert_eq!(
+        welcome,
+        json!({ "t": "welcome", "out": 1, "resumed": true })
+    );
+    let mut got = Vec::new();
+    let mut seqs = Vec::new();
+    while got.len() < 3 {
+        let f = frame_skipping_presence(&mut ws).await;
+        assert_eq!(f["t"], "d", "{f}");
+        seqs.push(f["s"].as_u64().unwrap());
+        got.push(f["p"]["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(got, ["one", "two", "three"]);
+    // In stream order (presence frames take seqs in between).
+    assert!(
+        inbound < seqs[0] && seqs[0] < seqs[1] && seqs[1] < seqs[2],
+        "{seqs:?}"
+    );
+    data(&mut ws, 1, &chat("one")).await; // resent: its ack was lost, say
+    assert_eq!(frame_skipping_presence(&mut ws).await["t"], "a");
+    assert_eq!(
+        texts_in_history(second, "resume").await,
+        ["one", "two", "three"]
+    );
+}
+
+#[tokio::test]
+async fn a_session_resumes_after_a_reconnect_and_catches_up_with_the_room() {
+    let (addr, _stop) = start(config()).await;
+    resume_across(addr, addr).await;
+}
+
+#[tokio::test]
+async fn a_session_resumes_on_the_other_instance_through_redis() {
+    let redis = start_redis().await;
+    let cluster = |name: &str| Config {
+        instance: name.into(),
+        redis_url: Some(redis.url.clone()),
+        ..config()
+    };
+    let (a, _stop_a) = start(cluster("test-1")).await;
+    let (b, _stop_b) = start(cluster("test-2")).await;
+    resume_across(a, b).await;
+}
+
+#[tokio::test]
+async fn a_connection_must_start_with_a_hello() {
+    let (addr, _stop) = start(config()).await;
+    let token = login(addr, "ann").await;
+    let mut ws = open(addr, &format!("token={token}"), None).await.unwrap();
+    data(&mut ws, 1, &chat("no hello")).await;
+    match next_message(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Protocol),
+        other => panic!("expected a close frame 1002, got {other:?}"),
+    }
 }
