@@ -10,8 +10,9 @@
 //! The chat's messages (the "app payloads"), all JSON text:
 //! - client → server: `{"type":"chat","text":"…"}` with an optional `"id"` (the sender's id
 //!   for the message, at most 64 characters); the heartbeat's `ping` is answered with `pong`.
-//! - server → client: first `{"type":"history","room","instance","user","messages":[…]}` (the
-//!   room's last 50 messages), then `{"type":"chat","seq","id","user","text","at","instance"}`
+//! - server → client: `{"type":"connected","room","instance","user"}` on every connection, then
+//!   `{"type":"history","room","instance","user","messages":[…]}` (the room's last 50 messages;
+//!   in delivery mode only for a fresh session, a resumed one gets what it missed), then `{"type":"chat","seq","id","user","text","at","instance"}`
 //!   for every message of the room (to everyone, the sender included) and
 //!   `{"type":"presence","user","joined","online"}`. A refused message gets
 //!   `{"type":"error","message":"…"}`.
@@ -56,6 +57,12 @@ struct ChatIn {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 enum Payload<'a> {
+    /// First on every connection (after the welcome and the replay): where the client is.
+    Connected {
+        room: &'a str,
+        instance: &'a str,
+        user: &'a str,
+    },
     History {
         room: &'a str,
         instance: &'a str,
@@ -184,6 +191,7 @@ pub async fn run(
 impl Conn {
     /// Plain mode: sends the history, joins the room's presence.
     async fn start_plain(&mut self, socket: &mut WebSocket) -> Result<(), End> {
+        self.send_connected(socket).await?;
         self.send_history(socket).await?;
         self.join().await
     }
@@ -196,6 +204,15 @@ impl Conn {
     fn failed(&self, e: &str) -> End {
         self.app.log(&format!("connection {}: {e}", self.key));
         End::Internal
+    }
+
+    async fn send_connected(&mut self, socket: &mut WebSocket) -> Result<(), End> {
+        let connected = Payload::Connected {
+            room: &self.room,
+            instance: &self.app.config.instance,
+            user: &self.user,
+        };
+        self.send_app(socket, to_json(&connected)).await
     }
 
     /// The room's last 50 messages; the cursor moves to the last one.
@@ -250,6 +267,7 @@ impl Conn {
             send_frame(socket, frame).await?;
         }
         self.session = Some(Session { sid, state });
+        self.send_connected(socket).await?;
         match place {
             Some((room, cursor)) if welcome.resumed && room == self.room => {
                 // The room's messages this session missed while it had no connection.

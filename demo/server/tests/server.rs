@@ -73,6 +73,11 @@ async fn join(addr: SocketAddr, name: &str, room: &str) -> (Ws, Value) {
     let mut ws = open(addr, &format!("token={token}&room={room}&mode=plain"), None)
         .await
         .expect("connect");
+    let connected = next_json(&mut ws).await;
+    assert_eq!(
+        (&connected["type"], &connected["user"]),
+        (&json!("connected"), &json!(name))
+    );
     let history = next_json(&mut ws).await;
     assert_eq!(history["type"], "history", "{history}");
     assert_eq!(history["room"], room);
@@ -670,10 +675,14 @@ async fn delivery_acks_stored_messages_and_nacks_refused_ones() {
         welcome,
         json!({ "t": "welcome", "out": 0, "resumed": false })
     );
+    let connected = frame(&mut ws).await;
+    let expected =
+        json!({ "type": "connected", "room": "lobby", "instance": "test-1", "user": "ann" });
+    assert_eq!(connected, json!({ "t": "d", "s": 1, "p": expected }));
     let history = frame(&mut ws).await;
     assert_eq!(
         (history["s"].as_u64(), &history["p"]["type"]),
-        (Some(1), &json!("history"))
+        (Some(2), &json!("history"))
     );
     data(&mut ws, 1, &chat("hello")).await;
     assert_eq!(
@@ -744,6 +753,7 @@ async fn the_rate_limit_is_a_nack_in_delivery_mode() {
 async fn resume_across(first: SocketAddr, second: SocketAddr) {
     let token = login(first, "ann").await;
     let (mut ws, _) = hello(first, &token, "resume", "sid-r", 0).await;
+    assert_eq!(frame(&mut ws).await["p"]["type"], "connected");
     let history = frame(&mut ws).await;
     let inbound = history["s"].as_u64().unwrap();
     data(&mut ws, 1, &chat("one")).await;
@@ -766,6 +776,13 @@ async fn resume_across(first: SocketAddr, second: SocketAddr) {
     let mut seqs = Vec::new();
     while got.len() < 3 {
         let f = frame_skipping_presence(&mut ws).await;
+        if f["p"]["type"] == "connected" {
+            assert_eq!(
+                f["p"]["instance"],
+                if first == second { "test-1" } else { "test-2" }
+            );
+            continue;
+        }
         assert_eq!(f["t"], "d", "{f}");
         seqs.push(f["s"].as_u64().unwrap());
         got.push(f["p"]["text"].as_str().unwrap().to_owned());
