@@ -10,7 +10,8 @@
 //! The chat's messages (the "app payloads"), all JSON text:
 //! - client → server: `{"type":"chat","text":"…"}` with an optional `"id"` (the sender's id
 //!   for the message, at most 64 characters); the heartbeat's `ping` is answered with `pong`.
-//! - server → client: `{"type":"connected","room","instance","user"}` on every connection, then
+//! - server → client: `{"type":"connected","room","instance","user","killable"}` on every
+//!   connection, then
 //!   `{"type":"history","room","instance","user","messages":[…]}` (the room's last 50 messages;
 //!   in delivery mode only for a fresh session, a resumed one gets what it missed), then `{"type":"chat","seq","id","user","text","at","instance"}`
 //!   for every message of the room (to everyone, the sender included) and
@@ -30,7 +31,7 @@ use resilient_ws_protocol::server::{Incoming, SessionState};
 use resilient_ws_protocol::wire::{decode_client, encode_server, ClientFrame, Msg, ServerFrame};
 
 use crate::hub::{Chat, Event, NewChat, HISTORY_LEN, ROOM_LOG_LEN};
-use crate::{now_ms, AppState, MAX_TEXT_CHARS, RATE_MESSAGES, RATE_WINDOW};
+use crate::{now_ms, AppState, MAX_TEXT_CHARS, RATE_WINDOW};
 
 /// The longest message id a client may give.
 pub const MAX_ID_CHARS: usize = 64;
@@ -62,6 +63,8 @@ enum Payload<'a> {
         room: &'a str,
         instance: &'a str,
         user: &'a str,
+        /// `POST /api/kill` is on (cluster mode).
+        killable: bool,
     },
     History {
         room: &'a str,
@@ -211,6 +214,7 @@ impl Conn {
             room: &self.room,
             instance: &self.app.config.instance,
             user: &self.user,
+            killable: self.app.config.enable_kill,
         };
         self.send_app(socket, to_json(&connected)).await
     }
@@ -424,9 +428,10 @@ impl Conn {
         {
             self.recent.pop_front();
         }
-        if self.recent.len() >= RATE_MESSAGES {
+        let limit = self.app.config.rate_messages;
+        if self.recent.len() >= limit {
             return Err(format!(
-                "rate limit: at most {RATE_MESSAGES} messages per {} s",
+                "rate limit: at most {limit} messages per {} s",
                 RATE_WINDOW.as_secs()
             ));
         }

@@ -47,7 +47,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use crate::auth::Auth;
 use crate::hub::Hub;
 
-/// Limits a connection's messages: at most this many…
+/// Limits a connection's messages: at most this many (default; `DEMO_RATE_MESSAGES`)…
 pub const RATE_MESSAGES: usize = 20;
 /// …per this window.
 pub const RATE_WINDOW: Duration = Duration::from_secs(10);
@@ -78,6 +78,8 @@ pub struct Config {
     pub enable_kill: bool,
     /// Redis (cluster mode); None keeps every state in memory.
     pub redis_url: Option<String>,
+    /// At most this many messages per connection per 10 s.
+    pub rate_messages: usize,
 }
 
 impl Default for Config {
@@ -93,6 +95,7 @@ impl Default for Config {
             ping_interval: Duration::from_secs(30),
             enable_kill: false,
             redis_url: None,
+            rate_messages: RATE_MESSAGES,
         }
     }
 }
@@ -136,6 +139,11 @@ impl Config {
                     format!("DEMO_PING_INTERVAL_MS: not a number of ms >= 10: {ms}")
                 })?;
             config.ping_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = var("DEMO_RATE_MESSAGES") {
+            config.rate_messages = n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                format!("DEMO_RATE_MESSAGES: not a positive number of messages: {n}")
+            })?;
         }
         config.enable_kill = var("DEMO_ENABLE_KILL").is_some_and(|v| v == "1");
         config.redis_url = var("DEMO_REDIS_URL");

@@ -676,8 +676,7 @@ async fn delivery_acks_stored_messages_and_nacks_refused_ones() {
         json!({ "t": "welcome", "out": 0, "resumed": false })
     );
     let connected = frame(&mut ws).await;
-    let expected =
-        json!({ "type": "connected", "room": "lobby", "instance": "test-1", "user": "ann" });
+    let expected = json!({ "type": "connected", "room": "lobby", "instance": "test-1", "user": "ann", "killable": false });
     assert_eq!(connected, json!({ "t": "d", "s": 1, "p": expected }));
     let history = frame(&mut ws).await;
     assert_eq!(
