@@ -423,7 +423,7 @@ async fn rooms_are_isolated_and_presence_counts_the_room() {
 #[tokio::test]
 async fn a_peer_silent_for_two_ping_intervals_is_dropped() {
     let (addr, _stop) = start(Config {
-        ping_interval: Duration::from_millis(150),
+        ping_interval: Duration::from_millis(400),
         ..config()
     })
     .await;
@@ -440,7 +440,7 @@ async fn a_peer_silent_for_two_ping_intervals_is_dropped() {
     };
     assert_eq!(left["online"], 1);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
     );
