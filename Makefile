@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup test pkg bench bench-quick demo fmt lint clean
+.PHONY: setup test pkg bench bench-quick demo demo-cluster fmt lint clean
 
 setup:          ## install every tool and dependency (idempotent)
 	bash scripts/setup.sh
@@ -19,8 +19,11 @@ bench:          ## benchmarks: host (reconnect storm, outbox); browser: raw WebS
 bench-quick:    ## the browser bench only, fewer rounds and messages: throughput, round trips, size (< 2 min)
 	bash scripts/bench.sh --quick
 
-demo:           ## the chat demo: React page + WebSocket server, with restart/offline controls
+demo:           ## the chat demo: React page + one chat server instance (state in memory)
 	bash demo/run.sh
+
+demo-cluster:   ## the chat demo behind nginx: two instances, Redis between them (see demo/README.md)
+	bash demo/run.sh --cluster
 
 fmt:
 	cargo fmt --all

@@ -6,7 +6,13 @@
 #   demo/run.sh --check      build, then run the end-to-end test (node --test demo/test/):
 #                            headless Chromium chats through a server restart and a network loss.
 #   demo/run.sh --no-build   serve what is already built (the end-to-end test uses this).
+#   demo/run.sh --cluster [--no-build]
+#                            make demo-cluster: nginx on $PORT in front of two instances ("a" and
+#                            "b") sharing a redis-server, all on 127.0.0.1, all stopped with it.
+#                            An instance that exits is restarted on its port 1 s later.
 #
+# Cluster settings: DEMO_NGINX_READ_TIMEOUT (nginx's proxy_read_timeout, default 60s); the
+# instances get DEMO_ENABLE_KILL=1, a shared random DEMO_JWT_SECRET and DEMO_REDIS_URL.
 # PORT: the port to serve on (default 8080; 0: any free one). When it is taken, a free one is used.
 # The server's settings come from the DEMO_* environment variables (demo/README.md).
 set -euo pipefail
@@ -15,13 +21,16 @@ ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
 
 MODE=serve
-case "${1:-}" in
-  "") ;;
-  --check) MODE=check ;;
-  --no-build) MODE=serve-built ;;
-  -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: demo/run.sh [--check | --no-build]" >&2; exit 2 ;;
-esac
+CLUSTER=""
+for arg in "$@"; do
+  case "$arg" in
+    --check) MODE=check ;;
+    --no-build) MODE=serve-built ;;
+    --cluster) CLUSTER=1 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: demo/run.sh [--check | --no-build] [--cluster]" >&2; exit 2 ;;
+  esac
+done
 
 # Bold "[demo]" on a terminal only: no escape codes in logs and pipes.
 if [ -t 1 ]; then TAG=$'\033[1m[demo]\033[0m'; else TAG='[demo]'; fi
@@ -72,36 +81,115 @@ fi
 [ -x "$BIN" ] || die "$BIN is missing: run demo/run.sh without --no-build"
 [ -f "$DIST/index.html" ] || die "$DIST is missing: run demo/run.sh without --no-build"
 
-# --- serve: one instance, state in memory, stopped on every exit path ---
 STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/resilient-ws-demo.XXXXXX")
+chmod 755 "$STATE_DIR"
 SERVER_PID=""
+PIDS=()
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  touch "$STATE_DIR/stopping"
+  # Supervisors first (so nothing restarts), then the instances, nginx and redis.
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for f in "$STATE_DIR"/*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+  [ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
   rm -rf "$STATE_DIR"
 }
 trap cleanup EXIT
 trap 'echo; say "stopped"; exit 0' INT
 trap 'exit 143' TERM
 
+# Waits for a port file; prints the port.
+wait_port() {
+  local file=$1 pid=$2
+  for _ in $(seq 1 100); do
+    [ -s "$file" ] && { cat "$file"; return 0; }
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A free port: $1 if it is free (and not 0), else one from a random range.
+free_port() {
+  local p=$1
+  [ "$p" != 0 ] || p=$((20000 + RANDOM % 40000))
+  while ! port_free "$p"; do p=$((20000 + RANDOM % 40000)); done
+  echo "$p"
+}
+
 PORT=${PORT:-8080}
-"$BIN" --static "$DIST" --port-file "$STATE_DIR/port" --port "$PORT" --port-fallback &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  [ -s "$STATE_DIR/port" ] && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
-  sleep 0.1
+if [ -z "$CLUSTER" ]; then
+  # --- one instance, state in memory ---
+  "$BIN" --static "$DIST" --port-file "$STATE_DIR/port" --port "$PORT" --port-fallback &
+  SERVER_PID=$!
+  ACTUAL=$(wait_port "$STATE_DIR/port" "$SERVER_PID") || die "the server did not start"
+  echo
+  say "chat demo: open http://127.0.0.1:$ACTUAL/ (open it in two tabs to chat with yourself)"
+  say "one instance, state in memory; Ctrl-C stops."
+  echo
+  rc=0
+  wait "$SERVER_PID" || rc=$?
+  SERVER_PID=""
+  say "the server exited (code $rc)"
+  exit "$rc"
+fi
+
+# --- the cluster: redis-server, two instances, nginx ---
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || die "nginx not found: run 'make setup'"
+command -v redis-server >/dev/null || die "redis-server not found: run 'make setup'"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+REDIS_PORT=$(free_port $((20000 + RANDOM % 40000)))
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$STATE_DIR" \
+  --logfile "$STATE_DIR/redis.log" &
+echo $! > "$STATE_DIR/redis.pid"
+for _ in $(seq 1 100); do port_free "$REDIS_PORT" || break; sleep 0.05; done
+port_free "$REDIS_PORT" && die "redis-server did not start: $(cat "$STATE_DIR/redis.log")"
+say "redis-server on 127.0.0.1:$REDIS_PORT"
+
+export DEMO_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+export DEMO_ENABLE_KILL=1
+export DEMO_JWT_SECRET=${DEMO_JWT_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+
+# One instance under a supervisor: restarted on its port 1 s after it exits (SIGKILL included).
+supervise() {
+  local name=$1 port=0 rc
+  while :; do
+    DEMO_INSTANCE=$name "$BIN" --static "$DIST" --port "$port" --port-file "$STATE_DIR/$name.port" &
+    echo $! > "$STATE_DIR/$name.pid"
+    rc=0
+    wait "$!" || rc=$?
+    [ -f "$STATE_DIR/stopping" ] && return 0
+    port=$(cat "$STATE_DIR/$name.port")
+    say "instance $name exited (code $rc): starting it again on $port in 1 s"
+    sleep 1
+  done
+}
+for name in a b; do
+  supervise "$name" &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do [ -s "$STATE_DIR/$name.pid" ] && break; sleep 0.05; done
+  port=$(wait_port "$STATE_DIR/$name.port" "$(cat "$STATE_DIR/$name.pid")") || die "instance $name did not start"
+  declare "PORT_${name^^}=$port"
+  say "instance $name on 127.0.0.1:$port (pid $(cat "$STATE_DIR/$name.pid"))"
 done
-ACTUAL=$(cat "$STATE_DIR/port" 2>/dev/null || true)
-[ -n "$ACTUAL" ] || die "the server did not start"
+
+NGINX_PORT=$(free_port "$PORT")
+sed -e "s|@RUN_DIR@|$STATE_DIR|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@A_PORT@|$PORT_A|g" \
+  -e "s|@B_PORT@|$PORT_B|g" -e "s|@READ_TIMEOUT@|${DEMO_NGINX_READ_TIMEOUT:-60s}|g" \
+  demo/deploy/nginx.conf > "$STATE_DIR/nginx.conf"
+"$NGINX" -p "$STATE_DIR" -c "$STATE_DIR/nginx.conf" -e stderr -g 'daemon off;' &
+echo $! > "$STATE_DIR/nginx.pid"
+for _ in $(seq 1 100); do port_free "$NGINX_PORT" || break; sleep 0.05; done
+port_free "$NGINX_PORT" && die "nginx did not start"
 echo
-say "chat demo: open http://127.0.0.1:$ACTUAL/ (open it in two tabs to chat with yourself)"
-say "one instance, state in memory; Ctrl-C stops."
+say "chat demo (cluster): open http://127.0.0.1:$NGINX_PORT/ (nginx -> instances a and b, Redis between them)"
+say "?pin=a or ?pin=b picks an instance; \"Kill this instance\" is on the page; Ctrl-C stops."
 echo
-rc=0
-wait "$SERVER_PID" || rc=$?
-SERVER_PID=""
-say "the server exited (code $rc)"
-exit "$rc"
+wait "$(cat "$STATE_DIR/nginx.pid")" || true
+say "nginx exited"
+exit 1
