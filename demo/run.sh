@@ -3,8 +3,8 @@
 #
 #   demo/run.sh              build what is missing or stale, serve on 127.0.0.1, print the URL;
 #                            Ctrl-C stops everything.
-#   demo/run.sh --check      build, then run the end-to-end test (node --test demo/test/):
-#                            headless Chromium chats through a server restart and a network loss.
+#   demo/run.sh --check      build, then run the end-to-end tests (node --test demo/test/):
+#                            headless Chromium on one instance, then on the cluster (nginx, Redis).
 #   demo/run.sh --no-build   serve what is already built (the end-to-end test uses this).
 #   demo/run.sh --cluster [--no-build]
 #                            make demo-cluster: nginx on $PORT in front of two instances ("a" and
@@ -39,7 +39,11 @@ die() { printf '%s %s\n' "$TAG" "$*" >&2; exit 1; }
 
 TARGET=${CARGO_TARGET_DIR:-target}
 [[ $TARGET = /* ]] || TARGET=$ROOT/$TARGET
-BIN=$TARGET/release/demo-chat-server
+# The server's own profile: release without LTO. The workspace's release profile is tuned for
+# the wasm package (fat LTO, one codegen unit), which takes 10+ minutes for an axum server.
+export CARGO_PROFILE_DEMO_INHERITS=release CARGO_PROFILE_DEMO_LTO=false \
+  CARGO_PROFILE_DEMO_CODEGEN_UNITS=16 CARGO_PROFILE_DEMO_OPT_LEVEL=2 CARGO_PROFILE_DEMO_PANIC=unwind
+BIN=$TARGET/demo/demo-chat-server
 DIST=$ROOT/demo/web/dist
 
 build() {
@@ -68,8 +72,8 @@ build() {
   fi
 
   # 3. The server (incremental; shares compiled dependencies with tests/server).
-  say "server: cargo build --release -p demo-chat-server"
-  cargo build --release --quiet -p demo-chat-server
+  say "server: cargo build --profile demo -p demo-chat-server"
+  cargo build --profile demo --quiet -p demo-chat-server
 }
 
 if [ "$MODE" = check ]; then
@@ -149,7 +153,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --d
 echo $! > "$STATE_DIR/redis.pid"
 for _ in $(seq 1 100); do port_free "$REDIS_PORT" || break; sleep 0.05; done
 port_free "$REDIS_PORT" && die "redis-server did not start: $(cat "$STATE_DIR/redis.log")"
-say "redis-server on 127.0.0.1:$REDIS_PORT"
+say "redis-server on 127.0.0.1:$REDIS_PORT (pid $(cat "$STATE_DIR/redis.pid"))"
 
 export DEMO_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
 export DEMO_ENABLE_KILL=1
@@ -186,6 +190,7 @@ sed -e "s|@RUN_DIR@|$STATE_DIR|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@A_PORT@|$PO
 echo $! > "$STATE_DIR/nginx.pid"
 for _ in $(seq 1 100); do port_free "$NGINX_PORT" || break; sleep 0.05; done
 port_free "$NGINX_PORT" && die "nginx did not start"
+say "nginx on 127.0.0.1:$NGINX_PORT (pid $(cat "$STATE_DIR/nginx.pid"))"
 echo
 say "chat demo (cluster): open http://127.0.0.1:$NGINX_PORT/ (nginx -> instances a and b, Redis between them)"
 say "?pin=a or ?pin=b picks an instance; \"Kill this instance\" is on the page; Ctrl-C stops."
