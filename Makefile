@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup test pkg bench bench-quick demo demo-cluster fmt lint clean
+.PHONY: setup test pkg bench bench-quick demo demo-cluster demo-load fmt lint clean
 
 setup:          ## install every tool and dependency (idempotent)
 	bash scripts/setup.sh
@@ -24,6 +24,9 @@ demo:           ## the chat demo: React page + one chat server instance (state i
 
 demo-cluster:   ## the chat demo behind nginx: two instances, Redis between them (see demo/README.md)
 	bash demo/run.sh --cluster
+
+demo-load:      ## bounded load test of the demo: 2,000 connections, 20 rooms, 30 s, one instance then the cluster
+	bash demo/load.sh
 
 fmt:
 	cargo fmt --all

@@ -56,7 +56,7 @@ impl Event {
 }
 
 /// A message to post; the hub gives it its room sequence.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewChat {
     pub id: String,
     pub user: String,

@@ -71,29 +71,8 @@ fn session_key(sid: &str) -> String {
 /// A log entry `"<seq> <json of NewChat>"` → the message.
 fn parse_entry(entry: &str) -> Option<Chat> {
     let (seq, json) = entry.split_once(' ')?;
-    let chat: NewChatJson = serde_json::from_str(json).ok()?;
-    Some(chat.into_new().with_seq(seq.parse().ok()?))
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct NewChatJson {
-    id: String,
-    user: String,
-    text: String,
-    at: u64,
-    instance: String,
-}
-
-impl NewChatJson {
-    fn into_new(self) -> NewChat {
-        NewChat {
-            id: self.id,
-            user: self.user,
-            text: self.text,
-            at: self.at,
-            instance: self.instance,
-        }
-    }
+    let chat: NewChat = serde_json::from_str(json).ok()?;
+    Some(chat.with_seq(seq.parse().ok()?))
 }
 
 impl RedisHub {
@@ -164,14 +143,7 @@ impl RedisHub {
         chat: NewChat,
         session: Option<(&str, SessionBlob)>,
     ) -> Result<Chat, HubError> {
-        let json = serde_json::to_string(&NewChatJson {
-            id: chat.id.clone(),
-            user: chat.user.clone(),
-            text: chat.text.clone(),
-            at: chat.at,
-            instance: chat.instance.clone(),
-        })
-        .expect("a chat serializes");
+        let json = serde_json::to_string(&chat).expect("a chat serializes");
         let (sid, blob) = session.unwrap_or(("-", String::new()));
         let seq: u64 = self
             .post

@@ -566,17 +566,27 @@ async fn start_redis() -> Redis {
     panic!("redis-server did not listen on {port}");
 }
 
-/// Two instances on one Redis: a room spans both, with one history and one presence count.
-#[tokio::test]
-async fn two_instances_share_rooms_history_and_presence_through_redis() {
+/// A redis-server and two instances on it, "test-1" and "test-2".
+async fn start_cluster() -> (
+    Redis,
+    (SocketAddr, oneshot::Sender<()>),
+    (SocketAddr, oneshot::Sender<()>),
+) {
     let redis = start_redis().await;
     let cluster = |name: &str| Config {
         instance: name.into(),
         redis_url: Some(redis.url.clone()),
         ..config()
     };
-    let (a, _stop_a) = start(cluster("test-1")).await;
-    let (b, _stop_b) = start(cluster("test-2")).await;
+    let a = start(cluster("test-1")).await;
+    let b = start(cluster("test-2")).await;
+    (redis, a, b)
+}
+
+/// Two instances on one Redis: a room spans both, with one history and one presence count.
+#[tokio::test]
+async fn two_instances_share_rooms_history_and_presence_through_redis() {
+    let (_redis, (a, _stop_a), (b, _stop_b)) = start_cluster().await;
     let (mut ann, on_a) = join(a, "ann", "lobby").await;
     let (mut bob, on_b) = join(b, "bob", "lobby").await;
     assert_eq!(
@@ -808,14 +818,7 @@ async fn a_session_resumes_after_a_reconnect_and_catches_up_with_the_room() {
 
 #[tokio::test]
 async fn a_session_resumes_on_the_other_instance_through_redis() {
-    let redis = start_redis().await;
-    let cluster = |name: &str| Config {
-        instance: name.into(),
-        redis_url: Some(redis.url.clone()),
-        ..config()
-    };
-    let (a, _stop_a) = start(cluster("test-1")).await;
-    let (b, _stop_b) = start(cluster("test-2")).await;
+    let (_redis, (a, _stop_a), (b, _stop_b)) = start_cluster().await;
     resume_across(a, b).await;
 }
 
