@@ -23,7 +23,7 @@ const shipped = readdirSync(pkgDir, { withFileTypes: true })
   .filter((e) => (e.isFile() && /\.(js|d\.ts|wasm)$/.test(e.name) && e.name !== 'resilient_ws_bg.wasm.d.ts') || (e.isDirectory() && e.name === 'snippets'))
   .map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
   .sort();
-for (const required of ['index.js', 'index.d.ts', 'react.js', 'react.d.ts', 'resilient_ws.js', 'resilient_ws_bg.wasm']) {
+for (const required of ['index.js', 'index.d.ts', 'react.js', 'react.d.ts', 'compat.js', 'compat.d.ts', 'server.js', 'server.d.ts', 'resilient_ws.js', 'resilient_ws_bg.wasm']) {
   if (!shipped.includes(required)) throw new Error(`${pkgDir}/${required} is missing`);
 }
 if (existsSync(join(pkgDir, 'README.md'))) shipped.push('README.md');
@@ -42,6 +42,9 @@ const manifest = {
   exports: {
     '.': { types: './index.d.ts', import: './index.js', default: './index.js' },
     './react': { types: './react.d.ts', import: './react.js', default: './react.js' },
+    './compat': { types: './compat.d.ts', import: './compat.js', default: './compat.js' },
+    // Node servers on the `ws` package (PROTOCOL.md); imports nothing at runtime.
+    './server': { types: './server.d.ts', import: './server.js', default: './server.js' },
     './package.json': './package.json',
   },
   files: shipped,

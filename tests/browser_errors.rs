@@ -48,13 +48,120 @@ fn expect_option_error(path: &str, value: JsValue, kind: &str) {
     expect_constructor_error(unused_url(), Some(bad_option(path, value)), kind, path);
 }
 
+/// What `new WebSocket(url)` rejects, with the reason (the WHATWG constructor's rules).
 #[wasm_bindgen_test]
-fn invalid_urls_throw() {
-    expect_constructor_error(s("http://127.0.0.1:1/x"), None, "SyntaxError", "ws:");
-    expect_constructor_error(s("not a url"), None, "SyntaxError", "cannot parse");
-    expect_constructor_error(s(""), None, "SyntaxError", "cannot parse");
+fn invalid_urls_throw_what_the_websocket_constructor_throws() {
+    let cases = [
+        (
+            "ftp://127.0.0.1:1/x",
+            "the scheme must be ws:, wss:, http: or https: (got ftp:)",
+        ),
+        ("file:///x", "(got file:)"),
+        ("javascript:alert(1)", "(got javascript:)"),
+        ("ws://127.0.0.1:1/x#frag", "cannot have a fragment"),
+        ("wss://127.0.0.1:1/x#", "cannot have a fragment"),
+        ("http://127.0.0.1:1/#", "cannot have a fragment"),
+        ("ws://127.0.0.1:99999/", "cannot be parsed"),
+        ("http://[::1/", "cannot be parsed"),
+        ("ws://", "cannot be parsed"),
+    ];
+    for (url, why) in cases {
+        let needle = format!("invalid url \"{url}\": ");
+        expect_constructor_error(s(url), None, "SyntaxError", &needle);
+        expect_constructor_error(s(url), None, "SyntaxError", why);
+    }
     expect_constructor_error(n(5.0), None, "TypeError", "url");
     expect_constructor_error(JsValue::UNDEFINED, None, "TypeError", "url");
+}
+
+/// What `new WebSocket(url)` accepts is accepted: http(s): (read as ws(s):) and URLs
+/// relative to the document's base URL ("" is the document itself), strings or URL objects.
+/// (browser_status_url.rs connects to such URLs.)
+#[wasm_bindgen_test]
+fn urls_the_websocket_constructor_accepts_are_accepted() {
+    let url_object: JsValue = web_sys::Url::new("https://127.0.0.1:1/obj").unwrap().into();
+    for url in [
+        s("http://127.0.0.1:1/x"),
+        s("https://127.0.0.1:1/x"),
+        s("HTTP://127.0.0.1:1/x"),
+        s("/ws"),
+        s("ws"),
+        s("not a url"),
+        s(""),
+        s("?q=1"),
+        url_object,
+    ] {
+        let shown = format!("{url:?}");
+        match Connection::new(url, Some(obj(&[("reconnect", JsValue::FALSE)]))) {
+            Ok(conn) => drop(conn),
+            Err(e) => panic!("{shown} rejected: {}", error_message(&e)),
+        }
+    }
+}
+
+/// Unknown option names throw a TypeError naming the key and the nearest known one, at the
+/// top level and in the groups; react-use-websocket's names point at ours.
+#[wasm_bindgen_test]
+fn unknown_options_throw_with_the_nearest_known_name() {
+    // (Names are checked before values: the value does not matter.)
+    let cases = [
+        ("reconnect.initialDelay", "did you mean initialDelayMs?"),
+        ("reconnectAttempts", "did you mean reconnect.maxAttempts?"),
+        (
+            "reconnectInterval",
+            "did you mean reconnect.initialDelayMs?",
+        ),
+        ("retryOnError", "did you mean reconnect?"),
+        ("onmessage", "did you mean onMessage?"),
+        ("onclose", "did you mean onClose?"),
+        ("heartbeat.interval", "did you mean intervalMs?"),
+        ("heartbeat.timeout", "did you mean timeoutMs?"),
+        ("heartbeat.returnMessage", "did you mean pongMessage?"),
+        ("outbox.maxMessage", "did you mean maxMessages?"),
+        ("delivery.ackTimeout", "did you mean ackTimeoutMs?"),
+        ("maxAttempts", "did you mean reconnect.maxAttempts?"),
+        ("protocol", "did you mean protocols?"),
+        ("connectTimeout", "did you mean connectTimeoutMs?"),
+        (
+            "filter",
+            "expected one of protocols, reconnect, connectTimeoutMs,",
+        ),
+        ("queryParams", "expected one of protocols, reconnect,"),
+        (
+            "reconnect.foo",
+            "expected one of initialDelayMs, maxDelayMs, factor,",
+        ),
+    ];
+    for (path, hint) in cases {
+        let needle = format!("unknown option {path}: {hint}");
+        expect_constructor_error(
+            unused_url(),
+            Some(bad_option(path, n(1.0))),
+            "TypeError",
+            &needle,
+        );
+    }
+}
+
+/// The names being added for the delivery issue are known (their values are not read here).
+#[wasm_bindgen_test]
+fn delivery_option_names_are_known() {
+    let f = cb0(|| ());
+    let delivery = obj(&[("ackTimeoutMs", n(1000.0)), ("ackEveryMs", n(50.0))]);
+    for options in [
+        obj(&[
+            ("delivery", delivery.into()),
+            ("onAck", f.clone()),
+            ("onResync", f.clone()),
+        ]),
+        obj(&[("delivery", JsValue::TRUE)]),
+    ] {
+        set(&options, "reconnect", JsValue::FALSE);
+        match Connection::new(unused_url(), Some(options)) {
+            Ok(conn) => drop(conn),
+            Err(e) => panic!("rejected: {}", error_message(&e)),
+        }
+    }
 }
 
 #[wasm_bindgen_test]
@@ -225,12 +332,15 @@ async fn unserializable_json_and_bad_data_throw_and_queue_nothing() {
         JsValue::UNDEFINED,
         Object::new().into(),
     ] {
+        let plain = bad.is_object();
         let e = conn.send_message(bad).expect_err("bad data accepted");
         let m = error_message(&e);
         assert!(
             m.starts_with("TypeError") && m.contains("sendMessage"),
             "{m}"
         );
+        // A plain object: the hint to send it as JSON; anything else: no such hint.
+        assert_eq!(m.contains("use sendJsonMessage"), plain, "{m}");
     }
     let e = conn.subscribe(n(1.0)).expect_err("a non-function listener");
     assert!(error_message(&e).contains("subscribe"));

@@ -106,11 +106,11 @@ async fn url_function_is_called_once_per_attempt() {
 async fn async_url_function_and_its_failures() {
     let sc = scope("urlasync");
     let log = Log::default();
-    // 1: throws; 2: rejects; 3: resolves to an http: URL; 4: returns a number; then fine.
+    // 1: throws; 2: rejects; 3: resolves to an ftp: URL; 4: returns a number; then fine.
     let (calls, url_fn) = counting_url_fn(&sc, |call, url| match call {
         1 => Err(js_sys::Error::new("no token").into()),
         2 => Ok(Promise::reject(&js_sys::Error::new("token server down")).into()),
-        3 => Ok(Promise::resolve(&s("http://127.0.0.1:1/")).into()),
+        3 => Ok(Promise::resolve(&s("ftp://127.0.0.1:1/")).into()),
         4 => Ok(n(42.0)),
         _ => Ok(Promise::resolve(&s(url)).into()),
     });
@@ -124,8 +124,8 @@ async fn async_url_function_and_its_failures() {
     assert_eq!(errors.len(), 4, "{errors:?}");
     assert!(errors[0].contains("no token"), "{errors:?}");
     assert!(errors[1].contains("token server down"), "{errors:?}");
-    assert!(errors[2].contains("http:"), "{errors:?}");
-    assert!(errors[3].contains("number"), "{errors:?}");
+    assert!(errors[2].contains("ftp:"), "{errors:?}");
+    assert!(errors[3].contains("gave 42"), "{errors:?}");
     assert_eq!(num(&stats(&sc).await, "attempts"), 1.0);
     drop(conn);
 }

@@ -41,10 +41,10 @@ type AnyFunction = (...args: never[]) => unknown;
  * (as the Connection itself does); with no onError, or if onError throws, it is reported
  * as an uncaught error: never swallowed, and never breaking the connection or the fan-out.
  */
-function callOne(target: CallbackTarget, name: CallbackName, args: readonly unknown[]): void {
+function callOne(target: CallbackTarget, name: string, args: readonly unknown[]): void {
   if (!target.active) return;
   const callbacks = target.callbacks();
-  const fn = callbacks[name] as AnyFunction | undefined;
+  const fn = (callbacks as Record<string, unknown>)[name] as AnyFunction | undefined;
   if (typeof fn !== 'function') return;
   try {
     (fn as (...args: unknown[]) => unknown)(...args);
@@ -62,18 +62,24 @@ function callOne(target: CallbackTarget, name: CallbackName, args: readonly unkn
   }
 }
 
+/** An option that is a callback: a function whose name is `on` + a capital (onAck, onResync, ...). */
+const isCallback = (key: string, value: unknown): boolean => typeof value === 'function' && /^on[A-Z]/.test(key);
+
 /**
  * The options to create a Connection with: `options` minus the hook's own (`share`) and
- * minus the callbacks, plus callbacks that forward to `targets` (a live list). Options
- * other than callbacks are read once, here.
+ * minus the callbacks, plus callbacks that forward to `targets` (a live list): always the
+ * CALLBACK_NAMES, and any other `on…` function option given at creation (so that callbacks
+ * the Connection gains later need no change here). Options other than callbacks are read
+ * once, here, and passed on as they are (the Connection rejects the ones it does not know).
  */
 export function connectionOptions(options: object, targets: readonly CallbackTarget[]): ConnectionOptions {
   const result: Record<string, unknown> = {};
-  const skip = new Set<string>([...CALLBACK_NAMES, 'shouldReconnect', 'share']);
+  const names = new Set<string>(CALLBACK_NAMES);
   for (const [key, value] of Object.entries(options)) {
-    if (!skip.has(key) && value !== undefined) result[key] = value;
+    if (isCallback(key, value)) names.add(key);
+    else if (key !== 'shouldReconnect' && key !== 'share' && value !== undefined) result[key] = value;
   }
-  for (const name of CALLBACK_NAMES) {
+  for (const name of names) {
     result[name] = (...args: unknown[]) => {
       for (const target of targets.slice()) {
         if (targets.includes(target)) callOne(target, name, args);

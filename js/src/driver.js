@@ -1,9 +1,10 @@
 // @ts-check
 // The JS side of the WebAssembly driver and bindings (src/driver, src/bindings): what is
 // cheaper to do in JS than across the boundary. One module, loaded as a wasm-bindgen snippet.
-// - readOptions: reads a ConnectionOptions object (types, whole numbers, non-negative
-//   milliseconds, each error naming the option); the defaults and the rules about the values
-//   themselves stay in Rust (src/core/options.rs);
+// - readOptions: reads a ConnectionOptions object (unknown names, with the nearest known one;
+//   types, whole numbers, non-negative milliseconds, each error naming the option); the
+//   defaults and the rules about the values themselves stay in Rust (src/core/options.rs);
+// - ws_url: a URL as the WebSocket constructor reads it (base URL, http: → ws:);
 // - the frozen objects handed to the user (message, close, snapshot), built in one call each;
 // - small tables (status names, send results) and Promise settling.
 import { describe } from './messages.js';
@@ -95,18 +96,6 @@ export function frozen_snapshot(status, lastMessage, attempt, nextRetryAt, queue
 }
 
 /**
- * What a sendWithAck promise rejects with when its message is dropped: reason "overflow",
- * "full", "released" or "rejected" (then detail is the server's reason).
- * @param {string} reason
- * @param {string} [detail]
- */
-export function drop_error(reason, detail) {
-  const error = new Error(`message not delivered: ${reason}${detail ? ` (${detail})` : ''}`);
-  error.name = 'DropError';
-  return Object.assign(error, { reason, detail });
-}
-
-/**
  * Calls done(true, value) or done(false, error) once the thenable settles.
  * @param {unknown} value
  * @param {(ok: boolean, value: unknown) => void} done
@@ -118,7 +107,99 @@ export function settle(value, done) {
   );
 }
 
+// ---- URLs -----------------------------------------------------------------------------------
+
+/**
+ * The URL a `new WebSocket(url)` would connect to, by the WHATWG constructor's rules: parsed
+ * against the document's base URL, http: → ws:, https: → wss:; a SyntaxError for what the
+ * constructor rejects (unparsable, another scheme, a fragment). undefined if `url` is neither
+ * a string nor a URL.
+ * @param {unknown} url
+ * @returns {string | undefined}
+ */
+export function ws_url(url) {
+  if (typeof url !== 'string' && !(url instanceof URL)) return undefined;
+  const g = globalThis;
+  /** @param {string} why */
+  const fail = (why) => new SyntaxError(`invalid url ${describe(String(url))}: ${why}`);
+  let u;
+  try {
+    u = new URL(url, g.document?.baseURI ?? g.location?.href);
+  } catch {
+    throw fail('cannot be parsed');
+  }
+  if (/^https?:$/.test(u.protocol)) u.protocol = u.protocol.replace('http', 'ws');
+  if (!/^wss?:$/.test(u.protocol)) throw fail(`the scheme must be ws:, wss:, http: or https: (got ${u.protocol})`);
+  if (u.href.includes('#')) throw fail('a WebSocket URL cannot have a fragment (#)');
+  return u.href;
+}
+
 // ---- options --------------------------------------------------------------------------------
+
+/**
+ * Every option name, by group ('' is the top level): the one table unknown names are checked
+ * against (types.rs has their TypeScript types).
+ * @type {Record<string, string>}
+ */
+const KNOWN = {
+  '': 'protocols reconnect connectTimeoutMs shouldReconnect heartbeat outbox delivery onOpen onClose onMessage onError onReconnectStop onDrop onStatus onAck onResync',
+  reconnect: 'initialDelayMs maxDelayMs factor jitter maxAttempts minUptimeMs',
+  heartbeat: 'intervalMs timeoutMs message pongMessage',
+  outbox: 'maxMessages maxBytes overflow highWaterMark',
+  delivery: 'ackTimeoutMs ackEveryMs',
+};
+/** react-use-websocket's names with no near spelling here ('': none like it). @type {Record<string, string>} */
+const RENAMED = {
+  reconnectInterval: 'reconnect.initialDelayMs',
+  retryOnError: 'reconnect',
+  'heartbeat.returnMessage': 'pongMessage',
+  filter: '',
+};
+
+/**
+ * Levenshtein distance.
+ * @param {string} a
+ * @param {string} b
+ */
+function distance(a, b) {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j];
+      row[j] = Math.min(up + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = up;
+    }
+  }
+  return row[b.length];
+}
+
+/**
+ * Throws a TypeError for the first name `o` has that the group does not know, with the nearest
+ * known one (case aside; at the top level, also the groups' names, as reconnect.maxAttempts);
+ * then checks the groups given as objects.
+ * @param {Record<string, unknown>} o
+ * @param {string} group
+ */
+function checkNames(o, group = '') {
+  const names = KNOWN[group].split(' ');
+  for (const key of Object.keys(o)) {
+    if (names.includes(key)) continue;
+    const path = group ? `${group}.${key}` : key;
+    const renamed = Object.hasOwn(RENAMED, path);
+    let hint = renamed ? RENAMED[path] : undefined;
+    const candidates = group ? names : names.concat(...Object.entries(KNOWN).map(([g, k]) => (g ? k.split(' ').map((n) => `${g}.${n}`) : [])));
+    const low = key.toLowerCase();
+    let best = Math.max(3, key.length / 3 + 1);
+    for (const c of renamed ? [] : candidates) {
+      const d = Math.min(distance(low, c.toLowerCase()), distance(low, c.slice(c.indexOf('.') + 1).toLowerCase()));
+      if (d < best) [best, hint] = [d, c];
+    }
+    throw new TypeError(`unknown option ${path}: ${hint ? `did you mean ${hint}?` : `expected one of ${names.join(', ')}`}`);
+  }
+  if (!group) for (const g in KNOWN) if (g && isObject(o[g])) checkNames(/** @type {Record<string, unknown>} */ (o[g]), g);
+}
 
 /** The callbacks, in the order of the array readOptions returns. */
 const CALLBACKS = ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop', 'onStatus', 'shouldReconnect', 'onAck', 'onResync'];
@@ -223,6 +304,7 @@ export function readOptions(options) {
   if (options === undefined || options === null) return [nums, protocols, undefined, undefined, callbacks];
   if (!isObject(options)) throw new TypeError(`invalid options: must be an object (got ${describe(options)})`);
   const o = /** @type {Record<string, unknown>} */ (options);
+  checkNames(o);
 
   const p = o.protocols;
   if (typeof p === 'string') protocols.push(p);

@@ -1,7 +1,7 @@
 // The "." entry: `init` and `Connection`, with their types. Importing this module touches
 // neither `window` nor `WebSocket`: nothing runs until `init()` and `new Connection()`.
 export { init } from './init.js';
-export { Connection } from './resilient_ws.js';
+export { Connection } from './connection.js';
 export type {
   CloseInfo,
   ConnectionOptions,

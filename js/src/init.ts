@@ -1,6 +1,7 @@
 // Loading the WebAssembly module, once.
 import initWasm from './resilient_ws.js';
 import type { InitInput } from './resilient_ws.js';
+import { markLoaded } from './connection.js';
 
 let loading: Promise<void> | undefined;
 
@@ -20,7 +21,7 @@ let loading: Promise<void> | undefined;
 export function init(wasm?: InitInput | Promise<InitInput>): Promise<void> {
   if (loading === undefined) {
     const source = wasm ?? viteDevServerWasmUrl();
-    const started = initWasm(source === undefined ? undefined : { module_or_path: source }).then(() => undefined);
+    const started = initWasm(source === undefined ? undefined : { module_or_path: source }).then(markLoaded);
     loading = started;
     started.catch(() => {
       if (loading === started) loading = undefined;

@@ -103,6 +103,19 @@ export function outboxFullError(queuedMessages, queuedBytes, messageBytes, maxMe
 // ---- delivery (PROTOCOL.md): the wire form of the protocol's frames ----
 
 /**
+ * What a sendWithAck promise rejects with when its message is dropped: reason "overflow",
+ * "full", "released" or "rejected" (then detail is the server's reason).
+ * @param {string} reason
+ * @param {string} [detail]
+ * @returns {Error & { reason: string, detail: string | undefined }}
+ */
+export function dropError(reason, detail) {
+  const error = new Error(`message not delivered: ${reason}${detail ? ` (${detail})` : ''}`);
+  error.name = 'DropError';
+  return Object.assign(error, { reason, detail });
+}
+
+/**
  * A client frame (src/core/delivery.rs ClientFrame): kind 0 hello (n = in, a = sid),
  * 1 data (n = seq, a = the message), 2 ack (n = upto). Text frames are JSON with the keys in
  * the protocol's order; binary data is the byte 0x64, the seq (8 bytes, big-endian), the bytes.

@@ -5,7 +5,7 @@
 // comes (the component unmounts, or the url becomes null), each one is reported through
 // onDrop(data, "released"). Nothing is lost silently.
 
-import { OUTBOX_DEFAULTS, byteLength as measure, copyData, invalidDataError, outboxFullError } from './messages.js';
+import { OUTBOX_DEFAULTS, byteLength as measure, copyData, dropError, invalidDataError, outboxFullError } from './messages.js';
 
 /** The outbox bounds that apply (the `outbox` option, with the Connection's defaults). */
 export interface PendingLimits {
@@ -15,6 +15,18 @@ export interface PendingLimits {
 }
 
 export type Payload = string | ArrayBuffer;
+
+/** A sendWithAck's promise, waiting for its held message's fate. */
+export interface AckWaiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** A held message, and the sendWithAck waiting for it, if any. */
+export interface Held {
+  data: Payload;
+  ack?: AckWaiter;
+}
 export type DropReason = 'overflow' | 'full' | 'released';
 
 /** Bytes counted against maxBytes: UTF-8 length of text, byte length of binary (as the Connection counts them). */
@@ -35,7 +47,7 @@ export function copyPayload(data: string | ArrayBuffer | ArrayBufferView): Paylo
  * results, drops and errors in both.
  */
 export class PendingMessages {
-  private items: { data: Payload; bytes: number }[] = [];
+  private items: { data: Payload; bytes: number; ack?: AckWaiter }[] = [];
   private bytes = 0;
 
   get size(): number {
@@ -51,7 +63,12 @@ export class PendingMessages {
    * sendMessage, calling `onDrop` for every message dropped; with overflow "error" (the
    * default) and no room, throws an Error named "OutboxFullError" and holds nothing.
    */
-  push(data: Payload, limits: PendingLimits | undefined, onDrop: (data: Payload, reason: DropReason) => void): 'queued' | 'dropped' {
+  push(
+    data: Payload,
+    limits: PendingLimits | undefined,
+    onDrop: (data: Payload, reason: DropReason) => void,
+    ack?: AckWaiter,
+  ): 'queued' | 'dropped' {
     const maxMessages = limits?.maxMessages ?? OUTBOX_DEFAULTS.maxMessages;
     const maxBytes = limits?.maxBytes ?? OUTBOX_DEFAULTS.maxBytes;
     const overflow = limits?.overflow ?? OUTBOX_DEFAULTS.overflow;
@@ -63,22 +80,29 @@ export class PendingMessages {
           const oldest = this.items.shift()!;
           this.bytes -= oldest.bytes;
           onDrop(oldest.data, 'overflow');
+          oldest.ack?.reject(dropError('overflow'));
         }
       } else if (overflow === 'drop-newest' || overflow === 'drop-oldest') {
         onDrop(data, 'full');
+        ack?.reject(dropError('full'));
         return 'dropped';
       } else {
         throw outboxFullError(this.items.length, this.bytes, bytes, maxMessages, maxBytes);
       }
     }
-    this.items.push({ data, bytes });
+    this.items.push({ data, bytes, ack });
     this.bytes += bytes;
     return 'queued';
   }
 
   /** Removes and returns everything held, oldest first. */
   take(): Payload[] {
-    const items = this.items.map((item) => item.data);
+    return this.takeHeld().map((item) => item.data);
+  }
+
+  /** Every held message with its waiter, oldest first, leaving none. */
+  takeHeld(): Held[] {
+    const items = this.items;
     this.items = [];
     this.bytes = 0;
     return items;

@@ -91,3 +91,14 @@ test('the default close policy matches the core: no reconnect after protocol, po
   for (const code of [1002, 1003, 1007, 1008, 1009, 1010, 4401, 4403]) assert.equal(defaultShouldReconnect({ code }), false, String(code));
   for (const code of [1000, 1001, 1005, 1006, 1011, 1012, 1013, 4000]) assert.equal(defaultShouldReconnect({ code }), true, String(code));
 });
+
+test('any other on… function option given at creation is forwarded too, in its latest version', () => {
+  const calls = [];
+  const t = target({ onAck: (d) => calls.push(['v1', d]), onFuture: 'not a function' });
+  const options = connectionOptions(t.current, [t]);
+  assert.equal(typeof options.onAck, 'function');
+  assert.equal(options.onFuture, 'not a function', 'a non-function value is passed on as is (the Connection judges it)');
+  t.current = { onAck: (d) => calls.push(['v2', d]) };
+  options.onAck('m');
+  assert.deepEqual(calls, [['v2', 'm']]);
+});

@@ -2,42 +2,22 @@
 // (fixtures/hook-app) is bundled by Vite from the built package in pkg/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { build } from 'vite';
 import {
-  FIXTURES, PKG, control, launchBrowser, openPage, received, serveDir, sleep, stats, uniqueScope, waitFor, wsUrl,
+  control, launchBrowser, openPage, received, sleep, stats, uniqueScope, waitFor, wsUrl,
 } from '../test-support/helpers.mjs';
+import { serveFixtureApp, waitOpen } from '../test-support/fixtures.mjs';
 
 let browser;
 let site;
-let outDir;
 
 before(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'rws-hook-app-'));
-  await build({
-    root: join(FIXTURES, 'hook-app'),
-    configFile: false,
-    logLevel: 'warn',
-    esbuild: { jsx: 'automatic' },
-    resolve: {
-      alias: [
-        { find: /^resilient-ws\/react$/, replacement: join(PKG, 'react.js') },
-        { find: /^resilient-ws$/, replacement: join(PKG, 'index.js') },
-      ],
-    },
-    // assetsInlineLimit 0: the .wasm is always its own file, as it is in real apps (it is far over 4 kB).
-    build: { outDir, emptyOutDir: true, minify: false, assetsInlineLimit: 0 },
-  });
-  site = await serveDir(outDir);
+  site = await serveFixtureApp('hook-app', { 'resilient-ws/react': 'react.js', 'resilient-ws': 'index.js' });
   browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
   await site?.close();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
 });
 
 /** A fresh page with the harness loaded. */
@@ -59,14 +39,6 @@ async function harnessPage() {
     },
   };
   return h;
-}
-
-/** Waits until the server's open-socket count for `scope` is `open`, and returns its stats. */
-async function waitOpen(scope, open, timeout = 5000) {
-  return waitFor(async () => {
-    const s = await stats(scope);
-    return s.open === open ? s : false;
-  }, { timeout, what: `${open} open socket(s) in ${scope}` });
 }
 
 describe('useWebSocket in Chromium', () => {
@@ -267,17 +239,51 @@ describe('useWebSocket in Chromium', () => {
     await h.close();
   });
 
-  test('an invalid url or option is thrown to the nearest error boundary, and opens nothing', async () => {
-    const scope = uniqueScope('invalid');
+  test('an invalid url does not crash the tree: status closed, onError, snapshot.lastError; it opens nothing', async () => {
+    const scope = uniqueScope('badurl');
     const h = await harnessPage();
     await h.render([
-      { id: 'url', url: 'http://127.0.0.1/not-a-websocket-url' },
-      { id: 'option', url: wsUrl(scope), options: { reconnect: { jitter: 2 } } },
-    ]);
-    await waitFor(() => h.eval(() => Object.keys(window.harness.errors).length === 2), { what: 'both errors caught' });
+      { id: 'bad', url: 'ftp://127.0.0.1/not-a-websocket-url', sendOnMount: ['early'] },
+      { id: 'ok', url: wsUrl(scope) },
+    ], { strict: true });
+    await h.waitStatus('ok', 'connected');
+    await waitFor(() => h.eval(() => window.harness.probes.bad?.snapshot.lastError != null), { what: 'lastError' });
+    assert.deepEqual(await h.eval(() => window.harness.errors), {}, 'nothing reached an error boundary');
+    assert.equal(await h.status('bad'), 'closed');
+    assert.equal(await h.eval(() => window.harness.probes.bad.connection), null);
+    const lastError = await h.eval(() => {
+      const e = window.harness.probes.bad.snapshot.lastError;
+      return { name: e.name, message: e.message };
+    });
+    assert.equal(lastError.name, 'SyntaxError');
+    assert.match(lastError.message, /ftp/, 'the message quotes the url');
+    const log = (await h.log()).filter((e) => e.id === 'bad');
+    const errors = log.filter((e) => e.type === 'error');
+    assert.equal(errors.length, 1, 'onError is called once (StrictMode included)');
+    assert.match(errors[0].data, /SyntaxError.*ftp/);
+    assert.deepEqual(log.filter((e) => e.type === 'drop').map((e) => [e.data, e.reason]), [['early', 'released']],
+      'a message held before is reported dropped');
+    assert.equal(await h.eval(() => window.harness.probes.bad.sendMessage('later')), 'dropped');
+    assert.deepEqual(await h.eval(() => window.harness.history.bad), ['connecting', 'closed']);
+
+    // Fixing the url connects.
+    await h.render([{ id: 'bad', url: wsUrl(scope) }, { id: 'ok', url: wsUrl(scope) }], { strict: true });
+    await h.waitStatus('bad', 'connected');
+    assert.equal(await h.eval(() => window.harness.probes.bad.snapshot.lastError ?? null), null);
+    await waitOpen(scope, 2);
+    await h.render([]);
+    await waitOpen(scope, 0);
+    await h.close();
+  });
+
+  test('an invalid option is thrown to the nearest error boundary, and opens nothing', async () => {
+    const scope = uniqueScope('invalid');
+    const h = await harnessPage();
+    await h.render([{ id: 'option', url: wsUrl(scope), options: { reconnect: { jitter: 2 } } }]);
+    await waitFor(() => h.eval(() => Object.keys(window.harness.errors).length === 1), { what: 'the error caught' });
     const errors = await h.eval(() => window.harness.errors);
-    assert.match(errors.url.message, /url/i, 'the message names the url');
     assert.match(errors.option.message, /jitter/, 'the message names the field');
+    assert.equal((await h.log()).filter((e) => e.type === 'error').length, 0, 'not reported to onError');
     await sleep(200);
     assert.equal((await stats(scope)).attempts, 0);
     await h.render([]);
@@ -294,6 +300,40 @@ describe('useWebSocket in Chromium', () => {
     assert.deepEqual(await received(scope), ['m1', 'm2', 'm3']);
     await waitFor(async () => (await h.messages('a')).length === 3, { what: 'echoes' });
     assert.deepEqual(await h.messages('a'), ['m1', 'm2', 'm3']);
+    await h.render([]);
+    await h.close();
+  });
+});
+
+describe('useWebSocket with delivery (PROTOCOL.md) in Chromium', () => {
+  test('sendWithAck resolves once the server has the message, held or not; nothing is applied twice across a drop', async () => {
+    const scope = `delivery/${uniqueScope('hook-ack')}`;
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: wsUrl(scope), options: { delivery: true, reconnect: { initialDelayMs: 50, maxDelayMs: 50 } } }]);
+    // Before the Connection exists the message is held; its promise settles all the same.
+    const early = h.eval(() => window.harness.probes.a.sendWithAck('early').then(() => 'acked', (e) => e.reason));
+    await h.waitStatus('a', 'connected');
+    assert.equal(await early, 'acked');
+    await control(`/drop?scope=${encodeURIComponent(scope)}`);
+    const later = await h.eval(() =>
+      Promise.all(['m1', 'm2', 'm3'].map((m) => window.harness.probes.a.sendWithAck(m).then(() => 'acked', (e) => e.reason))),
+    );
+    assert.deepEqual(later, ['acked', 'acked', 'acked']);
+    assert.deepEqual(await received(scope), ['early', 'm1', 'm2', 'm3'], 'applied once each, in order');
+    assert.equal(await h.eval(() => window.harness.probes.a.snapshot.unackedMessages), 0);
+    assert.equal(await h.eval(() => window.harness.probes.a.snapshot.resumed), true);
+    const refused = await h.eval(() => window.harness.probes.a.sendWithAck('nack this').then(() => 'acked', (e) => [e.name, e.reason]));
+    assert.deepEqual(refused, ['DropError', 'rejected']);
+    await h.render([]);
+    await h.close();
+  });
+
+  test('sendWithAck without delivery rejects with a TypeError that says so', async () => {
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: wsUrl(uniqueScope('hook-noack')) }]);
+    const error = await h.eval(() => window.harness.probes.a.sendWithAck('x').then(() => null, (e) => [e.name, e.message]));
+    assert.equal(error[0], 'TypeError');
+    assert.match(error[1], /delivery/);
     await h.render([]);
     await h.close();
   });

@@ -1,5 +1,5 @@
 //! resilient-ws's delivery protocol: acknowledgements, resend, de-duplication and stream
-//! resume over a plain WebSocket (the rules are in `protocol/PROTOCOL.md`).
+//! resume over a plain WebSocket (the rules are in `PROTOCOL.md` at the repository root).
 //!
 //! - [`wire`]: the frames and their encoding, both directions ([`wire::decode_client`],
 //!   [`wire::encode_server`], ...). Used by servers, and by the client's host tests.

@@ -1,4 +1,4 @@
-//! The frames of the delivery protocol and their encoding (see `protocol/PROTOCOL.md`).
+//! The frames of the delivery protocol and their encoding (see `PROTOCOL.md` at the repository root).
 //!
 //! Text frames are JSON objects whose first key is `"t"`, the frame type; data frames carrying
 //! a binary message are binary WebSocket messages: the byte `0x64` (`'d'`), the seq as an

@@ -11,8 +11,8 @@ use wasm_bindgen::JsCast;
 
 use crate::core::{validate_close, OutboxFull, SendOutcome};
 use crate::driver::{
-    byte_length, check_ws_url, describe_error, invalid_data_error, live_handles, outbox_full_error,
-    status_index, status_name, Config, Driver, JsMessage, UrlSource,
+    byte_length, describe_error, invalid_data_error, live_handles, outbox_full_error, status_index,
+    status_name, ws_url, Config, Driver, JsMessage, UrlSource,
 };
 
 mod errors;
@@ -36,8 +36,9 @@ pub struct Connection {
 
 #[wasm_bindgen]
 impl Connection {
-    /// Throws at once on a URL that is not ws:/wss: or cannot be parsed, and on an invalid
-    /// option (the message names it).
+    /// Reads a string URL as `new WebSocket` does (relative to the document's base URL,
+    /// http(s): as ws(s):) and throws a SyntaxError at once where it would; throws on an
+    /// invalid or unknown option (the message names it).
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "UrlSource")] url: JsValue,
@@ -45,16 +46,13 @@ impl Connection {
             Object,
         >,
     ) -> Result<Connection, JsValue> {
-        let url = if let Some(s) = url.as_string() {
-            if let Some(problem) = check_ws_url(&s) {
-                return Err(js_sys::SyntaxError::new(&["invalid url: ", &problem].concat()).into());
-            }
-            UrlSource::Fixed(s)
-        } else if let Some(f) = url.dyn_ref::<Function>() {
+        let url = if let Some(f) = url.dyn_ref::<Function>() {
             UrlSource::Function(f.clone())
+        } else if let Some(href) = ws_url(&url)? {
+            UrlSource::Fixed(href)
         } else {
             return Err(type_error(
-                "invalid url: must be a string or a function returning one",
+                "invalid url: must be a string, a URL or a function returning one",
                 &url,
             ));
         };

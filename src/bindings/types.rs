@@ -15,8 +15,9 @@ export type DropReason = "overflow" | "full" | "released" | "rejected";
 export type OverflowPolicy = "error" | "drop-oldest" | "drop-newest";
 /** A message as received: text, or binary as an ArrayBuffer. */
 export type MessageData = string | ArrayBuffer;
-/** A ws:/wss: URL, or a function called before every attempt that returns one (or a Promise of one). */
-export type UrlSource = string | (() => string | Promise<string>);
+/** A URL as `new WebSocket` takes it (ws:, wss:, http: or https:; relative to the document's
+ * base URL), or a function called before every attempt that returns one (or a Promise of one). */
+export type UrlSource = string | URL | (() => string | URL | Promise<string | URL>);
 
 /** What a close event said. */
 export interface CloseInfo {
@@ -121,6 +122,7 @@ export interface Snapshot {
   readonly status: Status;
   readonly lastMessage: LastMessage | null;
   readonly lastJsonMessage: unknown;
+  /** The retries of the current outage: 0 while connected. */
   readonly attempt: number;
   /** Epoch milliseconds of the next retry, or null. */
   readonly nextRetryAt: number | null;

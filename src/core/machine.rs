@@ -109,6 +109,8 @@ pub struct Machine<M = Payload> {
     /// The socket closed by the user's close(), whose close event is still to be reported.
     closing: Option<ConnId>,
     attempt: u32,
+    /// Retries since the connection was last open: the snapshot's `attempt` (0 while connected).
+    outage_attempt: u32,
     timers: TimerTable,
     outbox: Outbox<M>,
     /// The last bufferedAmount reading of the open socket.
@@ -155,6 +157,7 @@ impl<M: Message> Machine<M> {
             socket: Socket::None,
             closing: None,
             attempt: 0,
+            outage_attempt: 0,
             timers: TimerTable::default(),
             outbox: Outbox::new(&options.outbox),
             reading: 0,
@@ -304,6 +307,7 @@ impl<M: Message> Machine<M> {
         self.socket = Socket::None;
         self.timers.stop_all();
         self.attempt = 0;
+        self.outage_attempt = 0;
         self.set_status(Status::Connecting);
         self.start_attempt(now);
     }
@@ -358,6 +362,12 @@ impl<M: Message> Machine<M> {
     /// connection stayed open minUptimeMs or after `reconnect()`).
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// The retries of the current outage: 0 while connected (and after `reconnect()`), n while
+    /// waiting for or making retry n since the connection was last open.
+    pub fn outage_attempt(&self) -> u32 {
+        self.outage_attempt
     }
 
     /// When the next retry starts (core clock), while waiting for one.
@@ -488,6 +498,7 @@ impl<M: Message> Machine<M> {
         self.handed = 0;
         self.poll_interval = BUFFER_POLL_MS;
         self.poll_pending = false;
+        self.outage_attempt = 0;
         if self.attempt > 0 {
             let min_uptime = self
                 .options
@@ -726,6 +737,7 @@ impl<M: Message> Machine<M> {
             return;
         }
         self.attempt = self.attempt.saturating_add(1);
+        self.outage_attempt = self.outage_attempt.saturating_add(1);
         let delay = backoff.delay(self.attempt, &mut self.rng);
         self.timers.reset(Timer::Retry, now, delay);
         self.set_status(Status::Reconnecting);

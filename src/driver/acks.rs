@@ -6,8 +6,9 @@ use std::cell::{Cell, RefCell};
 use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "/js/src/driver.js")]
+#[wasm_bindgen(module = "/js/src/messages.js")]
 extern "C" {
+    #[wasm_bindgen(js_name = dropError)]
     fn drop_error(reason: &str, detail: Option<String>) -> JsValue;
 }
 

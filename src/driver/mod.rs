@@ -21,7 +21,7 @@
 //! - `commands.rs`: the core's commands carried out on the sockets;
 //! - `callbacks.rs`: the user's callbacks ([`Hooks`]) and the core's events dispatched to them;
 //! - `socket.rs`: the sockets, each with its four handlers and its close event;
-//! - `url.rs`: each attempt's URL (string, function, Promise) and `check_ws_url`;
+//! - `url.rs`: each attempt's URL (string, function, Promise) and `ws_url`;
 //! - `timer.rs`: the one re-armed timer, and the unclamped tick for polls due at once;
 //! - `listeners.rs`: the window's online/offline and the document's visibilitychange;
 //! - `snapshot.rs`: the snapshot store: snapshot object, last message, subscribers;
@@ -53,7 +53,7 @@ pub(crate) use message::{
     byte_length, describe, describe_error, invalid_data_error, outbox_full_error, JsMessage,
 };
 pub(crate) use snapshot::{status_index, status_name};
-pub(crate) use url::{check_ws_url, UrlSource};
+pub(crate) use url::{ws_url, UrlSource};
 
 use acks::Tickets;
 use clock::Clock;
@@ -111,6 +111,9 @@ impl Driver {
         });
         shared.listeners.attach(&shared);
         shared.store.mark_notified(&shared.machine.borrow());
+        // onStatus hears the initial "connecting" too (the core reports changes only).
+        let initial = shared.machine.borrow().status();
+        shared.dispatch(crate::core::Event::Status(initial));
         shared.pump();
         Driver { shared }
     }

@@ -88,7 +88,7 @@ impl Inner {
         SnapshotKey {
             status: m.status(),
             message_seq: self.message_seq,
-            attempt: m.attempt(),
+            attempt: m.outage_attempt(),
             next_retry_at: m.next_retry_at(),
             queued_messages: m.queued_messages(),
             queued_bytes: m.queued_bytes(),

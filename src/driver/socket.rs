@@ -13,7 +13,6 @@ use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
 
 use super::callbacks::close_info_to_js;
 use super::live::Live;
-use super::url::check_ws_url;
 use super::{JsMessage, Shared};
 use crate::core::{default_should_reconnect, CloseInfo, ConnId, Input};
 
@@ -169,9 +168,6 @@ impl Shared {
     pub(super) fn connect(self: &Rc<Self>, conn: ConnId, url: &str) {
         if self.released.get() || self.machine.borrow().current_conn() != Some(conn) {
             return; // freed, closed or reconnected from inside the URL function
-        }
-        if let Some(problem) = check_ws_url(url) {
-            return self.open_failed(conn, problem);
         }
         let protocols = &self.sockets.protocols;
         let ws = if protocols.is_empty() {

@@ -1,24 +1,30 @@
 //! Where each attempt gets its URL: a fixed string, or the user's function returning a string
-//! or a Promise of one. Only ws: and wss: URLs are used.
+//! (or a URL) or a Promise of one. Each is read as the WebSocket constructor reads it
+//! (js/src/driver.js `ws_url`): relative to the document's base URL, http(s): as ws(s):.
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 
-use super::describe_error;
 use super::live::Live;
 use super::Shared;
+use super::{describe, describe_error};
 use crate::core::ConnId;
 
 #[wasm_bindgen(module = "/js/src/driver.js")]
 extern "C" {
     /// Calls `done(true, value)` or `done(false, error)` once the thenable settles.
     fn settle(value: &JsValue, done: JsValue);
+    /// The URL a WebSocket would connect to; throws a SyntaxError for one it rejects; None
+    /// for a value that is neither a string nor a URL.
+    #[wasm_bindgen(catch)]
+    pub(crate) fn ws_url(url: &JsValue) -> Result<Option<String>, JsValue>;
 }
 
 /// Where each attempt gets its URL.
 pub(crate) enum UrlSource {
+    /// Already read by `ws_url`.
     Fixed(String),
     /// Called once per attempt; returns a string or a Promise of one.
     Function(Function),
@@ -28,30 +34,6 @@ pub(crate) enum UrlSource {
 pub(super) struct UrlResolver {
     source: UrlSource,
     pending: RefCell<Option<(ConnId, Live)>>,
-}
-
-/// Why a URL cannot be used for a WebSocket, or None when it can.
-pub(crate) fn check_ws_url(url: &str) -> Option<String> {
-    match web_sys::Url::new(url) {
-        Err(_) => Some(["cannot parse URL \"", url, "\""].concat()),
-        Ok(u) => {
-            let scheme = u.protocol();
-            if scheme == "ws:" || scheme == "wss:" {
-                None
-            } else {
-                Some(
-                    [
-                        "URL \"",
-                        url,
-                        "\" has scheme \"",
-                        &scheme,
-                        "\"; only ws: and wss: are allowed",
-                    ]
-                    .concat(),
-                )
-            }
-        }
-    }
 }
 
 fn is_thenable(v: &JsValue) -> bool {
@@ -93,26 +75,28 @@ impl Shared {
                     let message = ["url function threw: ", &describe_error(&e)].concat();
                     return self.open_failed(conn, message);
                 }
-                Ok(v) => {
-                    if let Some(url) = v.as_string() {
-                        url
-                    } else if is_thenable(&v) {
-                        self.await_url(conn, &v);
-                        return;
-                    } else {
-                        let kind = v.js_typeof().as_string().unwrap_or_default();
-                        let message = [
-                            "url function returned ",
-                            &kind,
-                            ", expected a string or a Promise of one",
-                        ]
-                        .concat();
-                        return self.open_failed(conn, message);
-                    }
-                }
+                Ok(v) if is_thenable(&v) => return self.await_url(conn, &v),
+                Ok(v) => return self.use_url(conn, &v),
             },
         };
         self.connect(conn, &url);
+    }
+
+    /// What the URL function gave (or its Promise resolved to): connect, or fail the attempt.
+    fn use_url(self: &Rc<Self>, conn: ConnId, value: &JsValue) {
+        match ws_url(value) {
+            Ok(Some(url)) => self.connect(conn, &url),
+            Ok(None) => {
+                let message = [
+                    "url function gave ",
+                    &describe(value),
+                    ", expected a string (or a Promise of one)",
+                ]
+                .concat();
+                self.open_failed(conn, message);
+            }
+            Err(e) => self.open_failed(conn, describe_error(&e)),
+        }
     }
 
     fn await_url(self: &Rc<Self>, conn: ConnId, thenable: &JsValue) {
@@ -125,17 +109,12 @@ impl Shared {
             if s.released.get() || !s.url.cancel(conn) {
                 return;
             }
-            match (ok, value.as_string()) {
-                (true, Some(url)) => s.connect(conn, &url),
-                (true, None) => s.open_failed(
-                    conn,
-                    "url function's Promise resolved to a non-string".to_owned(),
-                ),
-                (false, _) => {
-                    let message =
-                        ["url function's Promise rejected: ", &describe_error(&value)].concat();
-                    s.open_failed(conn, message);
-                }
+            if ok {
+                s.use_url(conn, &value);
+            } else {
+                let message =
+                    ["url function's Promise rejected: ", &describe_error(&value)].concat();
+                s.open_failed(conn, message);
             }
             s.pump();
         });

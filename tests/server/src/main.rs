@@ -22,6 +22,9 @@
 //!   `/` → `""`. Tests use a scope of their own so that they do not disturb each other.
 //! - Text is echoed as text, binary as binary. The text message `ping` is answered with `pong`
 //!   instead of an echo. Every text and binary message received is recorded per scope.
+//!   (Paths under `/delivery/` speak the delivery protocol instead: see below.)
+//! - The handshake is HTTP/1.1 served by hyper: a request that is no WebSocket handshake
+//!   gets `400` with a plain-text reason (it still counts as an attempt).
 //! - The first subprotocol the client offers (Sec-WebSocket-Protocol) is accepted; none is
 //!   selected when none is offered.
 //! - The listening socket has an 8 KiB SO_RCVBUF (Linux doubles it to 16 KiB) and an MSS
@@ -33,10 +36,12 @@
 //!
 //! ## Control server (`http://127.0.0.1:<C>`)
 //!
-//! HTTP/1.1, one request per connection (`Connection: close`), GET or POST, JSON answers,
+//! HTTP/1.1 (axum; keep-alive), GET or POST (other methods get 405), JSON answers
+//! (`Content-Type: application/json`, `Cache-Control: no-store`),
 //! `Access-Control-Allow-Origin: *` on every answer, and OPTIONS preflights answered with 204
-//! (methods GET, POST, OPTIONS; the requested headers; `Access-Control-Allow-Private-Network`).
-//! Bad parameters get 400 and unknown paths 404, both with `{"error": "..."}`.
+//! (methods GET, POST, OPTIONS; the requested headers; `Access-Control-Allow-Private-Network:
+//! true`; max age 600). Bad parameters get 400 and unknown paths 404, both with
+//! `{"error": "..."}`.
 //!
 //! Every endpoint takes an optional `scope=S` (query parameter, URL-encoded; `scope=` is the
 //! scope `""`). Without `scope`, an endpoint acts on every scope: setting a fault sets it
@@ -58,7 +63,7 @@
 //! | `/send?data=D[&binary=1]` | send D as a text (or binary) message to every open connection; a POST without `data` sends its body | `{"sent":connections}` |
 //! | `/burst?n=N` | send N text messages `"0"`..`"N-1"`, in order, to every open connection | `{"sent":connections}` |
 //! | `/wait?received=N&attempts=N&opened=N&open=N&ms=T` | wait until every given condition holds (`open` exactly, the others at least), at most T ms (default 5000) | the stats plus `"ok":true/false` |
-//! | `/reset` | clear faults, counters and recorded messages (open connections stay open) | `{"ok":true}` |
+//! | `/reset` | clear faults, counters and recorded messages, and the delivery counters and `drop-after-apply` (open connections stay open, delivery sessions are kept) | `{"ok":true}` |
 //! | `/` | the endpoint list and global stats | |
 //!
 //! Counters: `attempts` counts every handshake request (refused ones included), `refused` the
@@ -69,6 +74,49 @@
 //! `{"binary":<length>,"head":"<hex of its first 16 bytes>","fnv1a64":"<16 hex digits>"}`,
 //! the 64-bit FNV-1a hash (offset basis 0xcbf29ce484222325, prime 0x100000001b3) of all its
 //! bytes. Recording stops (counting goes on, `truncated` becomes true) past 64 MiB per scope.
+//!
+//! ## The delivery protocol (`ws://127.0.0.1:<P>/delivery/<name>`)
+//!
+//! A connection whose path starts with `/delivery/` speaks resilient-ws's delivery protocol
+//! (`PROTOCOL.md` at the repository root; the state machine of the `resilient-ws-protocol` crate). Its
+//! scope is the whole path without the leading slash, as for any connection:
+//! `/delivery/t1` → scope `delivery/t1` (so `/received?scope=delivery/t1`). Each scope has its
+//! own session states, by session id, kept in memory while the server runs, whether or not a
+//! connection is open.
+//!
+//! - The client's hello is answered with the welcome, then the replay of the session's
+//!   unacknowledged server data after the hello's `in` (`resumed:false`, `out:0` for an
+//!   unknown session or one that cannot replay, and again for a session answered
+//!   `resumed:false` from which no frame came since). The full rules are in the docs of
+//!   `resilient_ws_protocol::server`.
+//! - A new client message (seq = last accepted + 1) is **applied**: recorded in `/received`
+//!   (exactly the applied messages, once each, in order; text as a string, binary as
+//!   below) and counted in `received`, acknowledged at once (`{"t":"a","s":seq}`), then
+//!   echoed to the session as server data (text as text, binary as a binary data frame).
+//! - A new text message starting with `nack` is refused: `{"t":"n","s":seq,"e":"refused by
+//!   test server"}`, not applied, not recorded (it counts as accepted: not resent).
+//! - A duplicate (seq ≤ last accepted) is not applied: acknowledged again up to its own seq,
+//!   or refused again if it was refused. A gap (seq > last accepted + 1) is ignored. A client
+//!   ack trims the session's replay buffer.
+//! - The text `ping` is answered with `pong` (no protocol frame); other messages that are no
+//!   protocol frames, and data before the hello, are ignored.
+//! - Every control above works on delivery connections too. `/mute` makes a delivery
+//!   connection send nothing at all (no welcome, ack, nack, echo, pong, no `/delivery/send`
+//!   data) while it goes on reading, applying and recording: a blackholed socket. Server data
+//!   not sent stays buffered for the next hello's replay.
+//!
+//! Delivery controls (each with the optional `scope=`; without it, every scope):
+//!
+//! | endpoint | effect | answer |
+//! |---|---|---|
+//! | `/delivery/forget` | forget every session state of the scope, then drop (RST) its delivery connections: a server restart that lost its state (the client's next hello gets `resumed:false`) | `{"forgotten":sessions,"dropped":connections}` |
+//! | `/delivery/drop-after-apply?n=N` | for the next N applied messages, drop the connection (RST) right after applying and recording, before the ack (the echo is buffered, for the replay). Without `scope`, counts down over every scope (a scope's own count goes first). `n=0` stops. | `{"n":N}` |
+//! | `/delivery/send?data=D[&binary=1]` | send D as server data to every session of the scope, numbered and buffered for replay, written to the sessions' open connections; a POST without `data` sends its body | `{"sessions":n,"connections":n}` |
+//! | `/delivery/stats` | counters | `{"sessions":n,"applied":n,"duplicates":n,"gaps":n,"nacked":n,"welcomes":n,"resumed":n}` |
+//!
+//! `sessions` counts the session states kept, `applied` the messages applied, `duplicates`
+//! and `gaps` the data frames of each kind, `nacked` the refused messages, `welcomes` the
+//! hellos answered and `resumed` those answered with `resumed:true`.
 //!
 //! ## Notes for browser tests (measured in headless Chromium and Firefox ESR)
 //!
@@ -109,30 +157,6 @@ pub fn log(args: std::fmt::Arguments) {
     static START: OnceLock<Instant> = OnceLock::new();
     let t = START.get_or_init(Instant::now).elapsed().as_secs_f64();
     eprintln!("[{t:9.3}] {args}");
-}
-
-/// Decodes %XX escapes (and `+` as a space in query strings); invalid UTF-8 is replaced.
-pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = |j: usize| bytes.get(j).and_then(|b| (*b as char).to_digit(16));
-                if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 struct Args {

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::HeaderMap;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -16,6 +19,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+use resilient_ws_protocol::wire::{decode_server, encode_client, ClientFrame, Msg, ServerFrame};
 
 type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -57,27 +62,40 @@ impl Server {
         }
     }
 
-    /// An HTTP request to the control server: (status, head, body).
-    async fn http(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
+    /// An HTTP request to the control server (by hyper's client, as a browser's preflight
+    /// would: with Origin and Access-Control-Request-Headers): (status, headers, body).
+    async fn http(&self, method: &str, path: &str, body: &str) -> (u16, HeaderMap, String) {
         let addr = self.control.strip_prefix("http://").expect("http url");
-        let mut stream = TcpStream::connect(addr).await.expect("connect control");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://127.0.0.1:1\r\n\
-             Access-Control-Request-Headers: content-type\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream
-            .write_all(req.as_bytes())
+        let stream = TcpStream::connect(addr).await.expect("connect control");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("send request");
-        let mut resp = String::new();
-        tokio::time::timeout(STEP, stream.read_to_string(&mut resp))
-            .await
-            .expect("control answers in time")
-            .expect("read response");
-        let (head, body) = resp.split_once("\r\n\r\n").expect("a response head");
-        let status = head[9..12].parse().expect("a status code");
-        (status, head.to_owned(), body.to_owned())
+            .expect("HTTP handshake");
+        tokio::spawn(conn);
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr)
+            .header("origin", "http://127.0.0.1:1")
+            .header("access-control-request-headers", "content-type")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .expect("a request");
+        let resp = tokio::time::timeout(STEP, async {
+            let resp = sender.send_request(req).await.expect("a response");
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .expect("the body")
+                .to_bytes();
+            (
+                status,
+                headers,
+                String::from_utf8(body.to_vec()).expect("UTF-8"),
+            )
+        });
+        resp.await.expect("control answers in time")
     }
 
     /// GET path, expecting 200; returns the body.
@@ -576,21 +594,16 @@ async fn control_speaks_cors_and_reports_errors() {
     let server = Server::start();
     let (status, head, body) = server.http("GET", "/stats?scope=x", "").await;
     assert_eq!(status, 200);
-    assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
-    assert!(head.contains("Content-Type: application/json"), "{head}");
+    assert_eq!(head["access-control-allow-origin"], "*");
+    assert_eq!(head["content-type"], "application/json");
     assert_eq!(body, stats(0, 0, 0, 0, 0));
 
     let (status, head, body) = server.http("OPTIONS", "/pause?scope=x", "").await;
     assert_eq!(status, 204);
-    assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
-    assert!(
-        head.contains("Access-Control-Allow-Methods: GET, POST, OPTIONS"),
-        "{head}"
-    );
-    assert!(
-        head.contains("Access-Control-Allow-Headers: content-type"),
-        "{head}"
-    );
+    assert_eq!(head["access-control-allow-origin"], "*");
+    assert_eq!(head["access-control-allow-methods"], "GET, POST, OPTIONS");
+    assert_eq!(head["access-control-allow-headers"], "content-type");
+    assert_eq!(head["access-control-allow-private-network"], "true");
     assert_eq!(body, "");
 
     for (path, want) in [
@@ -600,12 +613,306 @@ async fn control_speaks_cors_and_reports_errors() {
         ("/burst?n=x", 400),
         ("/close?code=70000", 400),
         ("/send", 400),
+        ("/delivery/drop-after-apply", 400),
+        ("/delivery/send", 400),
     ] {
         let (status, head, body) = server.http("GET", path, "").await;
         assert_eq!(status, want, "{path}: {body}");
-        assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
+        assert_eq!(head["access-control-allow-origin"], "*", "{path}");
+        assert_eq!(head["content-type"], "application/json", "{path}");
         assert!(body.starts_with("{\"error\":\""), "{body}");
     }
     let (status, _, _) = server.http("DELETE", "/reset", "").await;
     assert_eq!(status, 405);
+}
+
+// --- the delivery protocol on /delivery/<scope> ---
+
+async fn send_frame(client: &mut Client, frame: ClientFrame) {
+    let msg = match encode_client(&frame) {
+        Msg::Text(t) => Message::text(t),
+        Msg::Binary(b) => Message::binary(b),
+    };
+    client.send(msg).await.expect("send a frame");
+}
+
+async fn next_frame(client: &mut Client) -> ServerFrame {
+    let msg = match next(client).await {
+        Message::Text(t) => Msg::Text(t.to_string()),
+        Message::Binary(b) => Msg::Binary(b.to_vec()),
+        other => panic!("expected a frame, got {other:?}"),
+    };
+    decode_server(&msg).unwrap_or_else(|| panic!("not a server frame: {msg:?}"))
+}
+
+fn hello(sid: &str, inbound: u64) -> ClientFrame {
+    ClientFrame::Hello {
+        sid: sid.into(),
+        inbound,
+    }
+}
+
+fn data(seq: u64, text: &str) -> ClientFrame {
+    ClientFrame::Data {
+        seq,
+        payload: Msg::Text(text.into()),
+    }
+}
+
+fn welcome(out: u64, resumed: bool) -> ServerFrame {
+    ServerFrame::Welcome { out, resumed }
+}
+
+fn echo(seq: u64, text: &str) -> ServerFrame {
+    ServerFrame::Data {
+        seq,
+        payload: Msg::Text(text.into()),
+    }
+}
+
+fn ack(upto: u64) -> ServerFrame {
+    ServerFrame::Ack { upto }
+}
+
+fn delivery_stats(
+    sessions: u64,
+    applied: u64,
+    duplicates: u64,
+    gaps: u64,
+    nacked: u64,
+    welcomes: u64,
+    resumed: u64,
+) -> String {
+    format!(
+        "{{\"sessions\":{sessions},\"applied\":{applied},\"duplicates\":{duplicates},\
+         \"gaps\":{gaps},\"nacked\":{nacked},\"welcomes\":{welcomes},\"resumed\":{resumed}}}"
+    )
+}
+
+/// Connects to /delivery/<name> and says hello; returns the client and the welcome frames
+/// (the welcome and the replayed data), read until `frames` arrived.
+async fn delivery_open(
+    server: &Server,
+    name: &str,
+    sid: &str,
+    inbound: u64,
+    frames: usize,
+) -> (Client, Vec<ServerFrame>) {
+    let mut c = server.connect(&format!("delivery/{name}")).await;
+    send_frame(&mut c, hello(sid, inbound)).await;
+    let mut got = Vec::new();
+    for _ in 0..frames {
+        got.push(next_frame(&mut c).await);
+    }
+    (c, got)
+}
+
+/// Opens a new session `sid` on /delivery/<name> and has it apply "a" (seq 1, echoed as 1).
+async fn open_and_apply_a(server: &Server, name: &str, sid: &str) -> Client {
+    let (mut c, w) = delivery_open(server, name, sid, 0, 1).await;
+    assert_eq!(w, [welcome(0, false)]);
+    send_frame(&mut c, data(1, "a")).await;
+    assert_eq!(next_frame(&mut c).await, ack(1));
+    assert_eq!(next_frame(&mut c).await, echo(1, "a"));
+    c
+}
+
+async fn expect_reset(c: &mut Client) {
+    match tokio::time::timeout(STEP, c.next()).await.expect("in time") {
+        Some(Err(WsError::Io(_) | WsError::Protocol(_))) => {}
+        other => panic!("expected an abnormal end, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn delivery_applies_each_message_once_in_order_acks_and_echoes_it() {
+    let server = Server::start();
+    let mut c = open_and_apply_a(&server, "d1", "A").await;
+    let bin = ClientFrame::Data {
+        seq: 2,
+        payload: Msg::Binary(b"abc".to_vec()),
+    };
+    send_frame(&mut c, bin).await;
+    assert_eq!(next_frame(&mut c).await, ack(2));
+    match next(&mut c).await {
+        Message::Binary(b) => assert_eq!(&b[..], b"\x64\0\0\0\0\0\0\0\x02abc"),
+        other => panic!("expected the binary echo, got {other:?}"),
+    }
+    // A duplicate is acknowledged again (up to its own seq), not applied; a gap is ignored.
+    send_frame(&mut c, data(1, "a")).await;
+    assert_eq!(next_frame(&mut c).await, ack(1));
+    send_frame(&mut c, data(9, "gap")).await;
+    // "ping" is no protocol frame: pong as ever.
+    c.send(Message::text("ping")).await.unwrap();
+    assert_eq!(next_text(&mut c).await, "pong");
+    // A message starting with "nack" is refused; the next seq is no gap.
+    send_frame(&mut c, data(3, "nack me")).await;
+    assert_eq!(
+        next_frame(&mut c).await,
+        ServerFrame::Nack {
+            seq: 3,
+            error: "refused by test server".into()
+        }
+    );
+    send_frame(&mut c, data(4, "b")).await;
+    assert_eq!(next_frame(&mut c).await, ack(4));
+    assert_eq!(next_frame(&mut c).await, echo(3, "b"));
+    // The refusal is kept: a resent 3 is refused again, and a welcome's out stays below it.
+    send_frame(&mut c, data(3, "nack me")).await;
+    assert!(matches!(
+        next_frame(&mut c).await,
+        ServerFrame::Nack { seq: 3, .. }
+    ));
+    let (_c2, w) = delivery_open(&server, "d1", "A", 3, 1).await;
+    assert_eq!(w, [welcome(2, true)]);
+
+    assert_eq!(
+        server.get("/received?scope=delivery/d1").await,
+        "{\"messages\":[\"a\",{\"binary\":3,\"head\":\"616263\",\"fnv1a64\":\"e71fa2190541574b\"},\
+         \"b\"],\"count\":3,\"truncated\":false}"
+    );
+    assert_eq!(
+        server.get("/delivery/stats?scope=delivery/d1").await,
+        delivery_stats(1, 3, 2, 1, 1, 2, 1)
+    );
+    assert_eq!(server.stats("delivery/d1").await, stats(2, 0, 2, 2, 3));
+    // Other scopes have their own sessions.
+    assert_eq!(
+        server.get("/delivery/stats?scope=delivery/other").await,
+        delivery_stats(0, 0, 0, 0, 0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn delivery_resumes_a_session_and_replays_what_the_client_did_not_acknowledge() {
+    let server = Server::start();
+    let mut c = open_and_apply_a(&server, "d2", "B").await;
+    assert_eq!(
+        server.get("/delivery/send?scope=delivery/d2&data=x").await,
+        "{\"sessions\":1,\"connections\":1}"
+    );
+    assert_eq!(next_frame(&mut c).await, echo(2, "x"));
+    send_frame(&mut c, ClientFrame::Ack { upto: 1 }).await;
+
+    // Dropped: what the session is sent meanwhile is buffered.
+    server.get("/drop?scope=delivery/d2").await;
+    expect_reset(&mut c).await;
+    let (status, _, body) = server
+        .http("POST", "/delivery/send?scope=delivery/d2&binary=1", "yz")
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "{\"sessions\":1,\"connections\":0}")
+    );
+
+    // The client delivered 1: it gets 2 and 3 again, after the welcome.
+    let (mut c, w) = delivery_open(&server, "d2", "B", 1, 3).await;
+    assert_eq!(
+        w,
+        [
+            welcome(1, true),
+            echo(2, "x"),
+            ServerFrame::Data {
+                seq: 3,
+                payload: Msg::Binary(b"yz".to_vec())
+            }
+        ]
+    );
+    send_frame(&mut c, data(2, "b")).await;
+    assert_eq!(next_frame(&mut c).await, ack(2));
+    assert_eq!(next_frame(&mut c).await, echo(4, "b"));
+    // Acknowledged up to 4: nothing to replay any more.
+    send_frame(&mut c, ClientFrame::Ack { upto: 4 }).await;
+    drop(c);
+    server.get("/wait?scope=delivery/d2&open=0").await;
+    let (_c, w) = delivery_open(&server, "d2", "B", 4, 1).await;
+    assert_eq!(w, [welcome(2, true)]);
+    // Claiming more than was sent starts afresh. Until the client sends a frame, that fresh
+    // session is unconfirmed (the welcome may have been lost): afresh again.
+    let (_c, w) = delivery_open(&server, "d2", "B", 5, 1).await;
+    assert_eq!(w, [welcome(0, false)]);
+    let (mut c, w) = delivery_open(&server, "d2", "B", 0, 1).await;
+    assert_eq!(w, [welcome(0, false)]);
+    send_frame(&mut c, ClientFrame::Ack { upto: 0 }).await;
+    c.send(Message::text("ping")).await.unwrap();
+    assert_eq!(next_text(&mut c).await, "pong"); // the ack was read
+    server.get("/drop?scope=delivery/d2").await;
+    let (_c, w) = delivery_open(&server, "d2", "B", 0, 1).await;
+    assert_eq!(w, [welcome(0, true)]);
+    assert_eq!(
+        server.get("/delivery/stats?scope=delivery/d2").await,
+        delivery_stats(1, 2, 0, 0, 0, 6, 3)
+    );
+}
+
+#[tokio::test]
+async fn delivery_forget_loses_every_session_of_the_scope_and_drops_its_connections() {
+    let server = Server::start();
+    let mut c = open_and_apply_a(&server, "d3", "C").await;
+    let (mut keep, _) = delivery_open(&server, "d3-other", "C", 0, 1).await;
+    assert_eq!(
+        server.get("/delivery/forget?scope=delivery/d3").await,
+        "{\"forgotten\":1,\"dropped\":1}"
+    );
+    expect_reset(&mut c).await;
+    let (mut c, w) = delivery_open(&server, "d3", "C", 1, 1).await;
+    assert_eq!(w, [welcome(0, false)]);
+    // The fresh session applies seq 1 again (the client renumbered).
+    send_frame(&mut c, data(1, "a again")).await;
+    assert_eq!(next_frame(&mut c).await, ack(1));
+    assert_eq!(
+        server.get("/received?scope=delivery/d3").await,
+        "{\"messages\":[\"a\",\"a again\"],\"count\":2,\"truncated\":false}"
+    );
+    // The other scope kept its session and its connection.
+    send_frame(&mut keep, data(1, "k")).await;
+    assert_eq!(next_frame(&mut keep).await, ack(1));
+}
+
+#[tokio::test]
+async fn delivery_drop_after_apply_resets_after_recording_before_the_ack() {
+    let server = Server::start();
+    let (mut c, _) = delivery_open(&server, "d4", "D", 0, 1).await;
+    assert_eq!(
+        server
+            .get("/delivery/drop-after-apply?scope=delivery/d4&n=1")
+            .await,
+        "{\"n\":1}"
+    );
+    send_frame(&mut c, data(1, "a")).await;
+    expect_reset(&mut c).await;
+    let waited = server.get("/wait?scope=delivery/d4&open=0").await;
+    assert_eq!(waited, stats(1, 0, 1, 0, 1).replace('}', ",\"ok\":true}"));
+    // Applied once: the client resends it after the welcome, and it is a duplicate; the
+    // echo was buffered, and is replayed.
+    let (mut c, w) = delivery_open(&server, "d4", "D", 0, 2).await;
+    assert_eq!(w, [welcome(1, true), echo(1, "a")]);
+    send_frame(&mut c, data(1, "a")).await;
+    assert_eq!(next_frame(&mut c).await, ack(1));
+    // Only the next applied message dropped the connection.
+    send_frame(&mut c, data(2, "b")).await;
+    assert_eq!(next_frame(&mut c).await, ack(2));
+    assert_eq!(
+        server.get("/delivery/stats?scope=delivery/d4").await,
+        delivery_stats(1, 2, 1, 0, 0, 2, 1)
+    );
+}
+
+#[tokio::test]
+async fn delivery_mute_sends_nothing_at_all_but_keeps_applying() {
+    let server = Server::start();
+    server.get("/mute?scope=delivery/d5").await;
+    let mut c = server.connect("delivery/d5").await;
+    send_frame(&mut c, hello("E", 0)).await;
+    send_frame(&mut c, data(1, "a")).await;
+    c.send(Message::text("ping")).await.unwrap();
+    let waited = server.get("/wait?scope=delivery/d5&received=1").await;
+    assert!(waited.ends_with("\"ok\":true}"), "{waited}");
+    server.get("/delivery/send?scope=delivery/d5&data=x").await;
+    silent(&mut c, Duration::from_millis(300)).await;
+
+    server.get("/unmute?scope=delivery/d5").await;
+    server.get("/drop?scope=delivery/d5").await;
+    let (_c, w) = delivery_open(&server, "d5", "E", 0, 3).await;
+    assert_eq!(w, [welcome(1, true), echo(1, "a"), echo(2, "x")]);
 }
