@@ -491,9 +491,22 @@ impl Conn {
         let Some(session) = &mut self.session else {
             return Ok(None);
         };
+        // Any frame from the client confirms a fresh session: saved, so that the next hello
+        // resumes it.
+        let confirmed = session.state.unconfirmed;
         let pending = match session.state.receive(seq) {
-            Incoming::Duplicate(ack) => return Ok(Some(ack)),
-            Incoming::Gap => return Ok(None),
+            Incoming::Duplicate(answer) => {
+                if confirmed {
+                    self.save().await?;
+                }
+                return Ok(Some(answer));
+            }
+            Incoming::Gap => {
+                if confirmed {
+                    self.save().await?;
+                }
+                return Ok(None);
+            }
             Incoming::New(pending) => pending,
         };
         let text = match payload {

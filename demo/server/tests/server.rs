@@ -727,7 +727,12 @@ async fn delivery_acks_stored_messages_and_nacks_refused_ones() {
     );
     data(&mut ws, 1, &chat("hello")).await;
     let again = frame_skipping_presence(&mut ws).await;
-    assert_eq!(again["t"], "a", "{again}");
+    assert_eq!(again, json!({ "t": "a", "s": 1 }));
+    // A resent refused message is refused again (its nack may have been lost).
+    data(&mut ws, 2, &chat("x")).await;
+    let again = frame_skipping_presence(&mut ws).await;
+    assert_eq!((&again["t"], &again["s"]), (&json!("n"), &json!(2)));
+    assert!(again["e"].as_str().unwrap().contains("too long"), "{again}");
     assert_eq!(
         texts_in_history(addr, "lobby").await,
         ["hello", "after the refusals"]
