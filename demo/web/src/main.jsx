@@ -2,7 +2,8 @@
 //
 // Log in (a development login: any name), pick a room, chat. The connection's URL is a
 // function: before every attempt it fetches a fresh token (the event log shows each refresh).
-// Every message you write gets a delivery chip from the SDK's acknowledgements:
+// Every message you write gets a delivery chip from the SDK's acknowledgements (the hook's
+// sendWithAck):
 //   sending…   handed to the SDK, not acknowledged yet (resent on reconnect until it is);
 //   stored     the server acknowledged it (it is in the room's history);
 //   refused    the server refused it (a limit; the reason is shown) — not resent;
@@ -248,7 +249,7 @@ function Chat({ user, room }) {
     return `${WS_BASE}?${query}`;
   }, [user, room, note]);
 
-  const { snapshot, connection } = useWebSocket(url, {
+  const { snapshot, connection, sendWithAck } = useWebSocket(url, {
     ...OPTIONS,
     onOpen() {
       isOpen.current = true;
@@ -298,13 +299,14 @@ function Chat({ user, room }) {
   function onSubmit(event) {
     event.preventDefault();
     const text = draft.trim();
-    if (!text || !connection) return;
+    if (!text) return;
     const id = newId();
     dispatch({ type: 'compose', message: { id, text, sentAt: Date.now(), state: 'sending' } });
     setDraft('');
     let acked;
     try {
-      acked = connection.sendWithAck(JSON.stringify({ type: 'chat', id, text }));
+      // Held until the connection exists, then sent; resolves on the server's acknowledgement.
+      acked = sendWithAck(JSON.stringify({ type: 'chat', id, text }));
     } catch (error) {
       dispatch({ type: 'settled', id, state: 'dropped', detail: error.message });
       return;
@@ -385,7 +387,7 @@ function Chat({ user, room }) {
               onChange={(e) => setDraft(e.target.value)}
               autoFocus
             />
-            <button type="submit" disabled={!draft.trim() || !connection}>
+            <button type="submit" disabled={!draft.trim()}>
               Send
             </button>
           </form>
