@@ -46,4 +46,5 @@ URL=$(grep -o 'open http://127.0.0.1:[0-9]*/' "$RUN/cluster.log" | head -1 | cut
 [ -n "$URL" ] || { cat "$RUN/cluster.log"; exit 1; }
 pid_of() { grep -o "$1 .*(pid [0-9]*)" "$RUN/cluster.log" | head -1 | grep -o '[0-9]*)$' | tr -d ')'; }
 "$TARGET/demo/demo-load" --url "$URL" "${LOAD[@]}" \
-  --pids "a:$(pid_of 'instance a'),b:$(pid_of 'instance b'),nginx:$(pid_of nginx),redis:$(pid_of redis-server)" | tee "$RUN/cluster.json"
+  --pids "a:$(pid_of 'instance a'),b:$(pid_of 'instance b'),nginx-worker:$(pgrep -P "$(pid_of nginx)" | head -1),redis:$(pid_of redis-server)" \
+  | tee "$RUN/cluster.json"

@@ -3,7 +3,8 @@
 //!
 //! A bounded load test of the chat demo, on loopback: opens `connections` WebSockets (plain
 //! mode) spread over `rooms` rooms, each sending `rate` messages per second for `seconds`; every
-//! connection records every message of its room. Prints one JSON line: connections opened,
+//! connection records every message of its room, and after the last send reads on until its
+//! room has been quiet for 3 s (so "lost" counts only what never came). Prints one JSON line: connections opened,
 //! messages sent, deliveries expected and received, lost (expected − received), the p50/p99
 //! delivery latency (send → receipt, every receiver), and for each `--pids` process its CPU
 //! (percent of one core over the run) and peak memory (VmHWM).
@@ -28,6 +29,8 @@ struct Stats {
     received: AtomicU64,
     histogram: Vec<AtomicU64>,
     failed: AtomicU64,
+    /// Connections the server closed (or that broke) before the end.
+    closed: AtomicU64,
 }
 
 struct Args {
@@ -142,12 +145,14 @@ async fn main() {
         received: AtomicU64::new(0),
         histogram: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         failed: AtomicU64::new(0),
+        closed: AtomicU64::new(0),
     });
     let epoch = Instant::now();
     // Everyone connects, then everyone starts sending together.
     let ready = Arc::new(Barrier::new(args.connections + 1));
     let send_for = Duration::from_secs(args.seconds);
-    let drain = Duration::from_secs(3);
+    // After the last send, a connection reads on until its room has been quiet this long.
+    let quiet = Duration::from_secs(3);
     let period = Duration::from_secs_f64(1.0 / args.rate);
     let connect_gate = Arc::new(tokio::sync::Semaphore::new(100));
     let mut tasks = Vec::with_capacity(args.connections);
@@ -172,9 +177,12 @@ async fn main() {
             // Spread the senders over the period.
             let mut next = start + period.mul_f64((i % 1000) as f64 / 1000.0);
             let mut n = 0u64;
+            let mut last_heard = Instant::now();
             loop {
+                let sending = start.elapsed() < send_for;
+                let give_up = if sending { start + send_for } else { last_heard + quiet };
                 tokio::select! {
-                    _ = tokio::time::sleep_until(next.into()), if start.elapsed() < send_for => {
+                    _ = tokio::time::sleep_until(next.into()), if sending => {
                         n += 1;
                         let sent_us = epoch.elapsed().as_micros() as u64;
                         let text = format!("{i}:{n}:{sent_us}");
@@ -187,6 +195,7 @@ async fn main() {
                     }
                     msg = source.next() => match msg {
                         Some(Ok(Message::Text(t))) => {
+                            last_heard = Instant::now();
                             let Ok(chat) = serde_json::from_str::<Chat>(t.as_str()) else { continue };
                             if chat.kind != "chat" {
                                 continue;
@@ -197,10 +206,13 @@ async fn main() {
                             stats.histogram[bucket].fetch_add(1, Ordering::Relaxed);
                             stats.received.fetch_add(1, Ordering::Relaxed);
                         }
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                            stats.closed.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
                         Some(Ok(_)) => {}
-                        _ => break,
                     },
-                    _ = tokio::time::sleep_until((start + send_for + drain).into()) => break,
+                    _ = tokio::time::sleep_until(give_up.into()), if !sending => break,
                 }
             }
         }));
@@ -242,6 +254,8 @@ async fn main() {
     let report = json!({
         "connections": opened,
         "failedConnections": stats.failed.load(Ordering::Relaxed),
+        "closedEarly": stats.closed.load(Ordering::Relaxed),
+        "seconds": (elapsed * 10.0).round() / 10.0,
         "rooms": args.rooms,
         "sent": sent,
         "deliveriesExpected": expected,
