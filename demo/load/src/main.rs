@@ -4,7 +4,8 @@
 //! A bounded load test of the chat demo, on loopback: opens `connections` WebSockets (plain
 //! mode) spread over `rooms` rooms, each sending `rate` messages per second for `seconds`; every
 //! connection records every message of its room, and after the last send reads on until its
-//! room has been quiet for 3 s (so "lost" counts only what never came). Prints one JSON line: connections opened,
+//! room has been quiet for 3 s (so "lost" counts only what never came). Messages the server
+//! refused (the rate limit) are counted apart. Prints one JSON line: connections opened,
 //! messages sent, deliveries expected and received, lost (expected − received), the p50/p99
 //! delivery latency (send → receipt, every receiver), and for each `--pids` process its CPU
 //! (percent of one core over the run) and peak memory (VmHWM).
@@ -31,6 +32,8 @@ struct Stats {
     failed: AtomicU64,
     /// Connections the server closed (or that broke) before the end.
     closed: AtomicU64,
+    /// Messages the server refused.
+    refused: AtomicU64,
 }
 
 struct Args {
@@ -146,6 +149,7 @@ async fn main() {
         histogram: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         failed: AtomicU64::new(0),
         closed: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
     });
     let epoch = Instant::now();
     // Everyone connects, then everyone starts sending together.
@@ -197,6 +201,12 @@ async fn main() {
                         Some(Ok(Message::Text(t))) => {
                             last_heard = Instant::now();
                             let Ok(chat) = serde_json::from_str::<Chat>(t.as_str()) else { continue };
+                            if chat.kind == "error" {
+                                // A refusal of this connection's message (the rate limit, when
+                                // queues bunch the messages up): never delivered, not lost.
+                                stats.refused.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
                             if chat.kind != "chat" {
                                 continue;
                             }
@@ -247,7 +257,8 @@ async fn main() {
         .map(|b| b.load(Ordering::Relaxed))
         .collect();
     let received = stats.received.load(Ordering::Relaxed);
-    let sent = stats.sent.load(Ordering::Relaxed);
+    let refused = stats.refused.load(Ordering::Relaxed);
+    let sent = stats.sent.load(Ordering::Relaxed) - refused;
     // Every message goes to every connection of its room, the sender included.
     let per_room = args.connections as f64 / args.rooms as f64;
     let expected = (sent as f64 * per_room).round() as u64;
@@ -258,6 +269,7 @@ async fn main() {
         "seconds": (elapsed * 10.0).round() / 10.0,
         "rooms": args.rooms,
         "sent": sent,
+        "refused": refused,
         "deliveriesExpected": expected,
         "deliveriesReceived": received,
         "lost": expected.saturating_sub(received),
