@@ -405,19 +405,7 @@ async fn rooms_are_isolated_and_presence_counts_the_room() {
         }
     };
     assert_eq!(left["online"], 1);
-    let history: Value = reqwest::get(format!("http://{addr}/api/history?room=blue"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let texts: Vec<&Value> = history["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| &m["text"])
-        .collect();
-    assert_eq!(texts, [&json!("blue only")]);
+    assert_eq!(texts_in_history(addr, "blue").await, ["blue only"]);
 }
 
 #[tokio::test]
