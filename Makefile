@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup test pkg bench bench-quick demo fmt lint clean
+.PHONY: setup test pkg bench bench-quick demo demo-cluster demo-load fmt lint clean
 
 setup:          ## install every tool and dependency (idempotent)
 	bash scripts/setup.sh
@@ -19,8 +19,14 @@ bench:          ## benchmarks (< 15 min): resilient-ws vs raw WebSocket, reconne
 bench-quick:    ## the throughput, round-trip and size rows only (< 2 min), into target/bench-quick/
 	bash scripts/bench.sh --quick
 
-demo:           ## the chat demo: React page + WebSocket server, with restart/offline controls
+demo:           ## the chat demo: React page + one chat server instance (state in memory)
 	bash demo/run.sh
+
+demo-cluster:   ## the chat demo behind nginx: two instances, Redis between them (see demo/README.md)
+	bash demo/run.sh --cluster
+
+demo-load:      ## bounded load test of the demo: 2,000 connections, 20 rooms, 30 s, one instance then the cluster
+	bash demo/load.sh
 
 fmt:
 	cargo fmt --all

@@ -1,37 +1,49 @@
 #!/usr/bin/env bash
-# make demo: the resilient-ws chat demo (React page + chat server with restart/outage controls).
+# make demo: the resilient-ws chat demo (React page + one chat server instance, state in memory).
 #
 #   demo/run.sh              build what is missing or stale, serve on 127.0.0.1, print the URL;
 #                            Ctrl-C stops everything.
-#   demo/run.sh --check      build, then run the end-to-end test (node --test demo/test/):
-#                            headless Chromium chats through a server restart and a network loss.
+#   demo/run.sh --check      build, then run the end-to-end tests (node --test demo/test/):
+#                            headless Chromium on one instance, then on the cluster (nginx, Redis).
 #   demo/run.sh --no-build   serve what is already built (the end-to-end test uses this).
+#   demo/run.sh --cluster [--no-build]
+#                            make demo-cluster: nginx on $PORT in front of two instances ("a" and
+#                            "b") sharing a redis-server, all on 127.0.0.1, all stopped with it.
+#                            An instance that exits is restarted on its port 1 s later.
 #
+# Cluster settings: DEMO_NGINX_READ_TIMEOUT (nginx's proxy_read_timeout, default 60s); the
+# instances get DEMO_ENABLE_KILL=1, a shared random DEMO_JWT_SECRET and DEMO_REDIS_URL.
 # PORT: the port to serve on (default 8080; 0: any free one). When it is taken, a free one is used.
-# The server runs under a small loop here: "Restart server" makes it exit with code 75, and the loop
-# starts a fresh process on the same port 3 s later (connections are refused in between).
+# The server's settings come from the DEMO_* environment variables (demo/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
-RESTART_EXIT_CODE=75
-RESTART_GAP_S=3
 
 MODE=serve
-case "${1:-}" in
-  "") ;;
-  --check) MODE=check ;;
-  --no-build) MODE=serve-built ;;
-  -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "usage: demo/run.sh [--check | --no-build]" >&2; exit 2 ;;
-esac
+CLUSTER=""
+for arg in "$@"; do
+  case "$arg" in
+    --check) MODE=check ;;
+    --no-build) MODE=serve-built ;;
+    --cluster) CLUSTER=1 ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: demo/run.sh [--check | --no-build] [--cluster]" >&2; exit 2 ;;
+  esac
+done
 
-say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
-die() { printf '\033[1m[demo]\033[0m %s\n' "$*" >&2; exit 1; }
+# Bold "[demo]" on a terminal only: no escape codes in logs and pipes.
+if [ -t 1 ]; then TAG=$'\033[1m[demo]\033[0m'; else TAG='[demo]'; fi
+say() { printf '%s %s\n' "$TAG" "$*"; }
+die() { printf '%s %s\n' "$TAG" "$*" >&2; exit 1; }
 
 TARGET=${CARGO_TARGET_DIR:-target}
 [[ $TARGET = /* ]] || TARGET=$ROOT/$TARGET
-BIN=$TARGET/release/demo-chat-server
+# The server's own profile: release without LTO. The workspace's release profile is tuned for
+# the wasm package (fat LTO, one codegen unit), which takes 10+ minutes for an axum server.
+export CARGO_PROFILE_DEMO_INHERITS=release CARGO_PROFILE_DEMO_LTO=false \
+  CARGO_PROFILE_DEMO_CODEGEN_UNITS=16 CARGO_PROFILE_DEMO_OPT_LEVEL=2 CARGO_PROFILE_DEMO_PANIC=unwind
+BIN=$TARGET/demo/demo-chat-server
 DIST=$ROOT/demo/web/dist
 
 build() {
@@ -60,8 +72,8 @@ build() {
   fi
 
   # 3. The server (incremental; shares compiled dependencies with tests/server).
-  say "server: cargo build --release -p demo-chat-server"
-  cargo build --release --quiet -p demo-chat-server
+  say "server: cargo build --profile demo -p demo-chat-server"
+  cargo build --profile demo --quiet -p demo-chat-server
 }
 
 if [ "$MODE" = check ]; then
@@ -73,54 +85,116 @@ fi
 [ -x "$BIN" ] || die "$BIN is missing: run demo/run.sh without --no-build"
 [ -f "$DIST/index.html" ] || die "$DIST is missing: run demo/run.sh without --no-build"
 
-# --- serve: the server under a restart loop, stopped on every exit path ---
 STATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/resilient-ws-demo.XXXXXX")
+chmod 755 "$STATE_DIR"
 SERVER_PID=""
-SLEEP_PID=""
+PIDS=()
 cleanup() {
-  [ -z "$SLEEP_PID" ] || kill "$SLEEP_PID" 2>/dev/null || true
-  if [ -n "$SERVER_PID" ]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
+  touch "$STATE_DIR/stopping"
+  # Supervisors first (so nothing restarts), then the instances, nginx and redis.
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for f in "$STATE_DIR"/*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+  [ -z "$SERVER_PID" ] || kill "$SERVER_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
   rm -rf "$STATE_DIR"
 }
 trap cleanup EXIT
 trap 'echo; say "stopped"; exit 0' INT
 trap 'exit 143' TERM
 
-ARGS=(--static "$DIST" --state "$STATE_DIR/history.json" --port-file "$STATE_DIR/port")
+# Waits for a port file; prints the port.
+wait_port() {
+  local file=$1 pid=$2
+  for _ in $(seq 1 100); do
+    [ -s "$file" ] && { cat "$file"; return 0; }
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A free port: $1 if it is free (and not 0), else one from a random range.
+free_port() {
+  local p=$1
+  [ "$p" != 0 ] || p=$((20000 + RANDOM % 40000))
+  while ! port_free "$p"; do p=$((20000 + RANDOM % 40000)); done
+  echo "$p"
+}
+
 PORT=${PORT:-8080}
-ACTUAL=""
-while :; do
-  if [ -z "$ACTUAL" ]; then
-    "$BIN" "${ARGS[@]}" --port "$PORT" --port-fallback &
-    SERVER_PID=$!
-    for _ in $(seq 1 100); do
-      [ -s "$STATE_DIR/port" ] && break
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    ACTUAL=$(cat "$STATE_DIR/port" 2>/dev/null || true)
-    [ -n "$ACTUAL" ] || die "the server did not start"
-    echo
-    say "chat demo: open http://127.0.0.1:$ACTUAL/ (open it in two tabs to chat with yourself)"
-    say "Restart server / Simulate network loss are on the page; Ctrl-C stops."
-    echo
-  else
-    "$BIN" "${ARGS[@]}" --port "$ACTUAL" &
-    SERVER_PID=$!
-  fi
+if [ -z "$CLUSTER" ]; then
+  # --- one instance, state in memory ---
+  "$BIN" --static "$DIST" --port-file "$STATE_DIR/port" --port "$PORT" --port-fallback &
+  SERVER_PID=$!
+  ACTUAL=$(wait_port "$STATE_DIR/port" "$SERVER_PID") || die "the server did not start"
+  echo
+  say "chat demo: open http://127.0.0.1:$ACTUAL/ (open it in two tabs to chat with yourself)"
+  say "one instance, state in memory; Ctrl-C stops."
+  echo
   rc=0
   wait "$SERVER_PID" || rc=$?
   SERVER_PID=""
-  if [ "$rc" != "$RESTART_EXIT_CODE" ]; then
-    say "the server exited (code $rc)"
-    exit "$rc"
-  fi
-  say "server down: starting it again in $RESTART_GAP_S s (connections are refused meanwhile)"
-  sleep "$RESTART_GAP_S" &
-  SLEEP_PID=$!
-  wait "$SLEEP_PID" || true
-  SLEEP_PID=""
+  say "the server exited (code $rc)"
+  exit "$rc"
+fi
+
+# --- the cluster: redis-server, two instances, nginx ---
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || die "nginx not found: run 'make setup'"
+command -v redis-server >/dev/null || die "redis-server not found: run 'make setup'"
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+REDIS_PORT=$(free_port $((20000 + RANDOM % 40000)))
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$STATE_DIR" \
+  --logfile "$STATE_DIR/redis.log" &
+echo $! > "$STATE_DIR/redis.pid"
+for _ in $(seq 1 100); do port_free "$REDIS_PORT" || break; sleep 0.05; done
+port_free "$REDIS_PORT" && die "redis-server did not start: $(cat "$STATE_DIR/redis.log")"
+say "redis-server on 127.0.0.1:$REDIS_PORT (pid $(cat "$STATE_DIR/redis.pid"))"
+
+export DEMO_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+export DEMO_ENABLE_KILL=1
+export DEMO_JWT_SECRET=${DEMO_JWT_SECRET:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+
+# One instance under a supervisor: restarted on its port 1 s after it exits (SIGKILL included).
+supervise() {
+  local name=$1 port=0 rc
+  while :; do
+    DEMO_INSTANCE=$name "$BIN" --static "$DIST" --port "$port" --port-file "$STATE_DIR/$name.port" &
+    echo $! > "$STATE_DIR/$name.pid"
+    rc=0
+    wait "$!" || rc=$?
+    [ -f "$STATE_DIR/stopping" ] && return 0
+    port=$(cat "$STATE_DIR/$name.port")
+    say "instance $name exited (code $rc): starting it again on $port in 1 s"
+    sleep 1
+  done
+}
+for name in a b; do
+  supervise "$name" &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do [ -s "$STATE_DIR/$name.pid" ] && break; sleep 0.05; done
+  port=$(wait_port "$STATE_DIR/$name.port" "$(cat "$STATE_DIR/$name.pid")") || die "instance $name did not start"
+  declare "PORT_${name^^}=$port"
+  say "instance $name on 127.0.0.1:$port (pid $(cat "$STATE_DIR/$name.pid"))"
 done
+
+NGINX_PORT=$(free_port "$PORT")
+sed -e "s|@RUN_DIR@|$STATE_DIR|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@A_PORT@|$PORT_A|g" \
+  -e "s|@B_PORT@|$PORT_B|g" -e "s|@READ_TIMEOUT@|${DEMO_NGINX_READ_TIMEOUT:-60s}|g" \
+  demo/deploy/nginx.conf > "$STATE_DIR/nginx.conf"
+"$NGINX" -p "$STATE_DIR" -c "$STATE_DIR/nginx.conf" -e stderr -g 'daemon off;' &
+echo $! > "$STATE_DIR/nginx.pid"
+for _ in $(seq 1 100); do port_free "$NGINX_PORT" || break; sleep 0.05; done
+port_free "$NGINX_PORT" && die "nginx did not start"
+say "nginx on 127.0.0.1:$NGINX_PORT (pid $(cat "$STATE_DIR/nginx.pid"))"
+echo
+say "chat demo (cluster): open http://127.0.0.1:$NGINX_PORT/ (nginx -> instances a and b, Redis between them)"
+say "?pin=a or ?pin=b picks an instance; \"Kill this instance\" is on the page; Ctrl-C stops."
+echo
+wait "$(cat "$STATE_DIR/nginx.pid")" || true
+say "nginx exited"
+exit 1

@@ -12,7 +12,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 START=$(date +%s)
 
 # ---- 1. Debian packages -------------------------------------------------------------
-APT_PKGS=(chromium chromium-driver firefox-esr rustc-web cargo-web rust-web-src rust-web-clippy lld-22 pkg-config)
+APT_PKGS=(chromium chromium-driver firefox-esr rustc-web cargo-web rust-web-src rust-web-clippy lld-22 pkg-config
+  nginx redis-server)  # the demo's cluster (make demo-cluster): nginx in front, Redis between instances
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

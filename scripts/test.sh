@@ -63,7 +63,7 @@ suite browser-chrome     env -u GECKODRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pac
 suite browser-firefox    env -u CHROMEDRIVER RUSTUP_TOOLCHAIN="$WASM_TC" wasm-pack test --headless --firefox --features rust-api
 suite pkg                env RUSTUP_TOOLCHAIN="$WASM_TC" bash js/build-pkg.sh
 suite js                 node --test --test-concurrency=1 js/test/*.test.mjs
-suite demo               node --test --test-concurrency=1 demo/test/
+suite demo               bash demo/run.sh --check  # builds the page and server, then node --test demo/test/
 
 echo
 printf '%s\n' "${SUMMARY[@]}"

@@ -1,26 +1,27 @@
-//! demo-chat-server [--port N] [--port-fallback] [--static DIR] [--state FILE] [--port-file FILE]
+//! demo-chat-server [--port N] [--port-fallback] [--static DIR] [--port-file FILE]
 //!
-//! Serves the resilient-ws chat demo on 127.0.0.1 (see the library docs for the routes). After
-//! `POST /control/restart` it exits with code 75: demo/run.sh then starts it again on the same port.
+//! Serves the resilient-ws chat demo on 127.0.0.1 (see the library docs for the routes and
+//! demo/README.md for the `DEMO_*` environment variables). SIGTERM or SIGINT closes every socket
+//! with 1001 and exits 0.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use demo_chat_server::{Config, Exit, Server, RESTART_EXIT_CODE};
+use demo_chat_server::{Config, Server};
+use tokio::signal::unix::{signal, SignalKind};
 
-const USAGE: &str = "usage: demo-chat-server [--port N] [--port-fallback] [--static DIR] [--state FILE] [--port-file FILE]
+const USAGE: &str =
+    "usage: demo-chat-server [--port N] [--port-fallback] [--static DIR] [--port-file FILE]
   --port N         port on 127.0.0.1 (default 8080; 0: any free port)
   --port-fallback  if the port is taken, use any free port
   --static DIR     the built page (demo/web/dist)
-  --state FILE     keep the chat history there across restarts
-  --port-file FILE write the port there once listening";
+  --port-file FILE write the port there once listening
+environment: DEMO_JWT_SECRET, DEMO_TOKEN_TTL_S, DEMO_ALLOWED_ORIGINS, DEMO_INSTANCE,
+  DEMO_PING_INTERVAL_MS, DEMO_ENABLE_KILL, DEMO_REDIS_URL (see demo/README.md)";
 
 fn parse_args() -> Result<(Config, Option<PathBuf>), String> {
-    let mut config = Config {
-        port: 8080,
-        ..Config::default()
-    };
+    let mut config = Config::from_env()?;
+    config.port = 8080;
     let mut port_file = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -32,7 +33,6 @@ fn parse_args() -> Result<(Config, Option<PathBuf>), String> {
             }
             "--port-fallback" => config.port_fallback = true,
             "--static" => config.static_dir = Some(value("--static")?.into()),
-            "--state" => config.state_file = Some(value("--state")?.into()),
             "--port-file" => port_file = Some(value("--port-file")?.into()),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -54,10 +54,11 @@ async fn main() -> ExitCode {
         }
     };
     let wanted = config.port;
+    let instance = config.instance.clone();
     let server = match Server::bind(config).await {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("demo-chat-server: cannot listen on 127.0.0.1:{wanted}: {e}");
+            eprintln!("demo-chat-server: cannot start on 127.0.0.1:{wanted}: {e}");
             return ExitCode::from(1);
         }
     };
@@ -69,8 +70,8 @@ async fn main() -> ExitCode {
         );
     }
     println!(
-        "demo-chat-server: listening on http://{addr}/ (chat: ws://{addr}/ws, boot {})",
-        server.boot_id()
+        "demo-chat-server[{instance}]: listening on http://{addr}/ (pid {})",
+        std::process::id()
     );
     if let Some(path) = port_file {
         if let Err(e) = std::fs::write(&path, format!("{}\n", addr.port())) {
@@ -78,12 +79,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    match server.run().await {
-        Exit::Restart => {
-            println!("demo-chat-server: every connection closed (1012); exiting for the restart");
-            let _ = std::io::stdout().flush();
-            // Exit at once: nothing is left to finish, and the runtime must not wait for stragglers.
-            std::process::exit(RESTART_EXIT_CODE);
-        }
-    }
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("demo-chat-server: cannot install the signal handlers");
+        return ExitCode::from(1);
+    };
+    server
+        .run(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
+        .await;
+    println!("demo-chat-server[{instance}]: stopped");
+    // Exit at once: nothing is left to finish, and the runtime must not wait for stragglers.
+    std::process::exit(0);
 }

@@ -1,50 +1,101 @@
 //! The demo chat server, driven by real WebSocket and HTTP clients on 127.0.0.1.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use demo_chat_server::{Config, Exit, Server, HISTORY_LEN, RESTART_EXIT_CODE};
+use demo_chat_server::auth::Auth;
+use demo_chat_server::{Config, Server, MAX_TEXT_CHARS, RATE_MESSAGES};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-const WAIT: Duration = Duration::from_secs(2);
+const WAIT: Duration = Duration::from_secs(3);
+const SECRET: &[u8] = b"test secret";
 
-/// A fresh directory under the system temp dir, unique to this test.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("demo-chat-server-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn config() -> Config {
+    Config {
+        jwt_secret: SECRET.to_vec(),
+        instance: "test-1".into(),
+        ..Config::default()
+    }
 }
 
-async fn start(config: Config) -> (SocketAddr, JoinHandle<Exit>) {
+/// A server on a free port; dropping the sender stops it.
+async fn start(config: Config) -> (SocketAddr, oneshot::Sender<()>) {
     let server = Server::bind(config).await.expect("bind");
     let addr = server.local_addr();
-    (addr, tokio::spawn(server.run()))
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    (addr, stop)
 }
 
-async fn start_default() -> SocketAddr {
-    start(Config::default()).await.0
-}
-
-/// Connects and returns the socket with the history message it gets first.
-async fn join(addr: SocketAddr) -> (Ws, Value) {
-    let (mut ws, _) = timeout(WAIT, connect_async(format!("ws://{addr}/ws")))
+async fn login(addr: SocketAddr, name: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/login"))
+        .json(&json!({ "name": name }))
+        .send()
         .await
-        .expect("connect in time")
+        .expect("login");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(body["expiresAt"].as_u64().is_some(), "{body}");
+    body["token"].as_str().expect("a token").to_owned()
+}
+
+/// Opens /ws with these query and Origin; the handshake's result.
+async fn open(addr: SocketAddr, query: &str, origin: Option<&str>) -> Result<Ws, WsError> {
+    let mut request = format!("ws://{addr}/ws?{query}")
+        .into_client_request()
+        .unwrap();
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("origin", origin.parse().unwrap());
+    }
+    timeout(WAIT, connect_async(request))
+        .await
+        .expect("handshake in time")
+        .map(|(ws, _)| ws)
+}
+
+/// Logs in as `name`, joins `room` in plain mode; returns the socket and the history message it gets first.
+async fn join(addr: SocketAddr, name: &str, room: &str) -> (Ws, Value) {
+    let token = login(addr, name).await;
+    let mut ws = open(addr, &format!("token={token}&room={room}&mode=plain"), None)
+        .await
         .expect("connect");
-    let hello = next_json(&mut ws).await;
-    assert_eq!(hello["type"], "history", "{hello}");
-    (ws, hello)
+    let connected = next_json(&mut ws).await;
+    assert_eq!(
+        (&connected["type"], &connected["user"]),
+        (&json!("connected"), &json!(name))
+    );
+    let history = next_json(&mut ws).await;
+    assert_eq!(history["type"], "history", "{history}");
+    assert_eq!(history["room"], room);
+    assert!(
+        history["instance"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("test-")),
+        "{history}"
+    );
+    (ws, history)
+}
+
+fn status_of(result: Result<Ws, WsError>) -> u16 {
+    match result {
+        Err(WsError::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("expected an HTTP refusal, got {e}"),
+        Ok(_) => panic!("expected an HTTP refusal, got an upgrade"),
+    }
 }
 
 async fn next_message(ws: &mut Ws) -> Message {
@@ -77,255 +128,329 @@ async fn next_non_presence(ws: &mut Ws) -> Value {
     }
 }
 
-async fn say(ws: &mut Ws, id: &str, text: &str) {
-    let msg = json!({ "type": "chat", "id": id, "user": "tester", "text": text, "sentAt": 1234.0 });
-    ws.send(Message::text(msg.to_string())).await.unwrap();
+async fn say(ws: &mut Ws, text: &str) {
+    let msg = json!({ "type": "chat", "text": text }).to_string();
+    ws.send(Message::text(msg)).await.expect("send");
 }
 
-/// A raw HTTP request; returns (status, headers, body).
-async fn http(addr: SocketAddr, method: &str, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: 0\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    timeout(WAIT, s.read_to_end(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a response head")
-        + 4;
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let status = head[9..12].parse().unwrap();
-    (status, head, buf[end..].to_vec())
+/// Sends `text` and expects its broadcast back.
+async fn say_ok(ws: &mut Ws, text: &str) -> Value {
+    say(ws, text).await;
+    let chat = next_non_presence(ws).await;
+    assert_eq!(chat["type"], "chat", "{chat}");
+    assert_eq!(chat["text"], text);
+    chat
 }
 
-#[tokio::test]
-async fn broadcasts_each_chat_message_to_every_client() {
-    let addr = start_default().await;
-    let (mut a, _) = join(addr).await;
-    let (mut b, _) = join(addr).await;
-    say(&mut a, "m1", "hello everyone").await;
-    for ws in [&mut a, &mut b] {
-        let chat = next_non_presence(ws).await;
-        assert_eq!(chat["type"], "chat");
-        assert_eq!(chat["id"], "m1");
-        assert_eq!(chat["user"], "tester");
-        assert_eq!(chat["text"], "hello everyone");
-        assert_eq!(chat["sentAt"], 1234.0);
-        assert!(chat["serverAt"].as_u64().unwrap() > 0);
-    }
+/// Sends a raw frame and expects a refusal naming `expected`.
+async fn refused(ws: &mut Ws, frame: String, expected: &str) {
+    ws.send(Message::text(frame)).await.expect("send");
+    let reply = next_non_presence(ws).await;
+    assert_eq!(reply["type"], "error", "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    assert!(
+        message.contains(expected),
+        "{message:?} should name {expected:?}"
+    );
 }
 
-#[tokio::test]
-async fn new_joiners_get_the_last_messages_in_order() {
-    let addr = start_default().await;
-    let (mut a, hello) = join(addr).await;
-    assert_eq!(hello["messages"], json!([]));
-    for i in 0..HISTORY_LEN + 10 {
-        say(&mut a, &format!("m{i}"), &format!("message {i}")).await;
-    }
-    // Once a has its own last message back, the server has stored them all.
+/// The connection still works: the heartbeat is answered and a message goes through.
+async fn usable(ws: &mut Ws) {
+    ws.send(Message::text("ping")).await.unwrap();
     loop {
-        if next_non_presence(&mut a).await["id"] == format!("m{}", HISTORY_LEN + 9) {
-            break;
+        match next_message(ws).await {
+            Message::Text(t) if t.as_str() == "pong" => break,
+            Message::Text(t) if t.as_str().contains("presence") => {}
+            other => panic!("expected pong, got {other:?}"),
         }
     }
-    let (_b, hello) = join(addr).await;
-    let ids: Vec<&str> = hello["messages"]
+}
+
+#[tokio::test]
+async fn login_rejects_bad_names_and_healthz_names_the_instance() {
+    let (addr, _stop) = start(config()).await;
+    let client = reqwest::Client::new();
+    for (body, expected) in [
+        (json!({ "name": "" }), "name is empty"),
+        (json!({ "name": "x".repeat(33) }), "longer than 32"),
+        (json!({ "nom": "a" }), "name"),
+    ] {
+        let response = client
+            .post(format!("http://{addr}/api/login"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            error["error"].as_str().unwrap().contains(expected),
+            "{error}"
+        );
+    }
+    let health: Value = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["ok"], true);
+    assert_eq!(health["instance"], "test-1");
+    assert_eq!(health["pid"], std::process::id());
+}
+
+#[tokio::test]
+async fn missing_bad_or_expired_tokens_get_401_and_foreign_origins_403_without_upgrade() {
+    let (addr, _stop) = start(config()).await;
+    let token = login(addr, "ann").await;
+    assert_eq!(status_of(open(addr, "room=lobby", None).await), 401);
+    assert_eq!(
+        status_of(open(addr, "token=abc&room=lobby", None).await),
+        401
+    );
+    let forged = Auth::new(b"another secret", 300)
+        .issue("ann", 2_000_000_000)
+        .0;
+    assert_eq!(
+        status_of(open(addr, &format!("token={forged}"), None).await),
+        401
+    );
+    let expired = Auth::new(SECRET, 300).issue("ann", 1_000_000_000).0;
+    assert_eq!(
+        status_of(open(addr, &format!("token={expired}"), None).await),
+        401
+    );
+
+    let foreign = Some("http://evil.example");
+    assert_eq!(
+        status_of(open(addr, &format!("token={token}"), foreign).await),
+        403
+    );
+    // The page's own origin is allowed.
+    let own = format!("http://{addr}");
+    open(addr, &format!("token={token}&room=lobby"), Some(&own))
+        .await
+        .expect("the page's origin is allowed");
+    // A bad room name is refused too.
+    assert_eq!(
+        status_of(open(addr, &format!("token={token}&room=No_Caps"), None).await),
+        400
+    );
+}
+
+#[tokio::test]
+async fn the_allow_list_replaces_the_default_origin() {
+    let (addr, _stop) = start(Config {
+        allowed_origins: Some(vec!["https://chat.example".into()]),
+        ..config()
+    })
+    .await;
+    let token = login(addr, "ann").await;
+    let own = format!("http://{addr}");
+    assert_eq!(
+        status_of(open(addr, &format!("token={token}"), Some(&own)).await),
+        403
+    );
+    open(
+        addr,
+        &format!("token={token}"),
+        Some("https://chat.example"),
+    )
+    .await
+    .expect("listed origin");
+}
+
+#[tokio::test]
+async fn rate_limit_refuses_the_21st_message_and_the_connection_stays_usable() {
+    let (addr, _stop) = start(config()).await;
+    let (mut ws, _) = join(addr, "ann", "lobby").await;
+    for i in 0..RATE_MESSAGES {
+        say_ok(&mut ws, &format!("m{i}")).await;
+    }
+    let frame = json!({ "type": "chat", "text": "one too many" }).to_string();
+    refused(&mut ws, frame, "rate limit").await;
+    usable(&mut ws).await;
+    // It still gets the room's messages.
+    let (mut bob, _) = join(addr, "bob", "lobby").await;
+    say_ok(&mut bob, "hi ann").await;
+    assert_eq!(next_non_presence(&mut ws).await["text"], "hi ann");
+}
+
+#[tokio::test]
+async fn size_limit_and_bad_json_are_refused_and_the_connection_stays_usable() {
+    let (addr, _stop) = start(config()).await;
+    let (mut ws, _) = join(addr, "ann", "lobby").await;
+    let long = "é".repeat(MAX_TEXT_CHARS + 1);
+    refused(
+        &mut ws,
+        json!({ "type": "chat", "text": long }).to_string(),
+        "too long",
+    )
+    .await;
+    say_ok(&mut ws, &"é".repeat(MAX_TEXT_CHARS)).await;
+    refused(&mut ws, "{not json".into(), "JSON").await;
+    refused(
+        &mut ws,
+        json!({ "type": "chat" }).to_string(),
+        "missing field `text`",
+    )
+    .await;
+    refused(
+        &mut ws,
+        json!({ "type": "chat", "text": 5 }).to_string(),
+        "invalid type",
+    )
+    .await;
+    refused(
+        &mut ws,
+        json!({ "type": "chat", "text": "a", "x": 1 }).to_string(),
+        "unknown field",
+    )
+    .await;
+    refused(
+        &mut ws,
+        json!({ "type": "shout", "text": "a" }).to_string(),
+        "unknown message type",
+    )
+    .await;
+    refused(
+        &mut ws,
+        json!({ "type": "chat", "text": "  " }).to_string(),
+        "empty",
+    )
+    .await;
+    usable(&mut ws).await;
+    say_ok(&mut ws, "still here").await;
+}
+
+#[tokio::test]
+async fn a_frame_over_16_kib_closes_with_1009() {
+    let (addr, _stop) = start(config()).await;
+    let (mut ws, _) = join(addr, "ann", "lobby").await;
+    ws.send(Message::text("x".repeat(16 * 1024 + 1)))
+        .await
+        .unwrap();
+    loop {
+        match next_message(&mut ws).await {
+            Message::Close(Some(frame)) => {
+                assert_eq!(frame.code, CloseCode::Size);
+                break;
+            }
+            Message::Text(t) if t.as_str().contains("presence") => {}
+            other => panic!("expected a close frame 1009, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_joiner_gets_the_last_50_messages() {
+    let (addr, _stop) = start(config()).await;
+    let mut n = 0;
+    for name in ["a", "b", "c"] {
+        let (mut ws, _) = join(addr, name, "busy").await;
+        for _ in 0..RATE_MESSAGES.min(55 - n) {
+            n += 1;
+            say_ok(&mut ws, &format!("message {n}")).await;
+        }
+    }
+    assert_eq!(n, 55);
+    let (_ws, history) = join(addr, "late", "busy").await;
+    let texts: Vec<&str> = history["messages"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| m["id"].as_str().unwrap())
+        .map(|m| m["text"].as_str().unwrap())
         .collect();
-    let expected: Vec<String> = (10..HISTORY_LEN + 10).map(|i| format!("m{i}")).collect();
-    assert_eq!(ids, expected);
+    let expected: Vec<String> = (6..=55).map(|i| format!("message {i}")).collect();
+    assert_eq!(texts, expected);
+    let seqs: Vec<u64> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (6..=55).collect::<Vec<u64>>());
 }
 
 #[tokio::test]
-async fn answers_ping_with_pong_and_rejects_bad_messages() {
-    let addr = start_default().await;
-    let (mut ws, _) = join(addr).await;
-    ws.send(Message::text("ping")).await.unwrap();
-    let reply = loop {
-        match next_message(&mut ws).await {
-            Message::Text(t) if t.as_str().contains("presence") => continue,
-            other => break other,
+async fn rooms_are_isolated_and_presence_counts_the_room() {
+    let (addr, _stop) = start(config()).await;
+    let (mut a1, _) = join(addr, "ann", "red").await;
+    let (mut b1, _) = join(addr, "bob", "blue").await;
+    let (mut a2, _) = join(addr, "cat", "red").await;
+    // ann sees cat join: 2 online in "red".
+    let presence = loop {
+        let p = next_json(&mut a1).await;
+        if p["user"] == "cat" {
+            break p;
         }
     };
-    assert_eq!(reply, Message::text("pong"));
-    ws.send(Message::text("{\"type\":\"chat\",\"text\":\"   \"}"))
-        .await
-        .unwrap();
-    let error = next_non_presence(&mut ws).await;
-    assert_eq!(error["type"], "error");
-    ws.send(Message::text("not json")).await.unwrap();
-    assert_eq!(next_non_presence(&mut ws).await["type"], "error");
-}
-
-#[tokio::test]
-async fn restart_closes_with_1012_refuses_then_a_new_server_accepts_with_the_history() {
-    let dir = temp_dir("restart");
-    let config = Config {
-        state_file: Some(dir.join("history.json")),
-        ..Config::default()
+    assert_eq!(
+        presence,
+        json!({ "type": "presence", "user": "cat", "joined": true, "online": 2 })
+    );
+    say_ok(&mut a2, "red only").await;
+    assert_eq!(next_non_presence(&mut a1).await["text"], "red only");
+    say_ok(&mut b1, "blue only").await;
+    say_ok(&mut a2, "red again").await;
+    assert_eq!(next_non_presence(&mut a1).await["text"], "red again");
+    // A leave is announced with the new count.
+    drop(a2);
+    let left = loop {
+        let p = next_json(&mut a1).await;
+        if p["type"] == "presence" && p["joined"] == false {
+            break p;
+        }
     };
-    let (addr, running) = start(config.clone()).await;
-    let (mut ws, first_hello) = join(addr).await;
-    say(&mut ws, "before-restart", "still here after the restart?").await;
-    assert_eq!(next_non_presence(&mut ws).await["id"], "before-restart");
-
-    let (status, _, _) = http(addr, "POST", "/control/restart", "").await;
-    assert_eq!(status, 202);
-    match next_message(&mut ws).await {
-        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Restart),
-        other => panic!("expected a close frame 1012, got {other:?}"),
-    }
-    let exit = timeout(WAIT, running)
-        .await
-        .expect("run() returns")
-        .unwrap();
-    assert_eq!(exit, Exit::Restart);
-
-    // Down: refused, as while a real server restarts.
-    let refused = TcpStream::connect(addr).await;
-    assert!(
-        refused.is_err(),
-        "connections must be refused while the server is down"
-    );
-
-    // The fresh server (same port, same state file) accepts again and still has the history.
-    let (again, _running) = start(Config {
-        port: addr.port(),
-        ..config
-    })
-    .await;
-    assert_eq!(again, addr);
-    let (_ws, hello) = join(addr).await;
-    assert_ne!(hello["bootId"], first_hello["bootId"]);
-    assert_eq!(hello["messages"][0]["id"], "before-restart");
-    let _ = std::fs::remove_dir_all(dir);
+    assert_eq!(left["online"], 1);
+    assert_eq!(texts_in_history(addr, "blue").await, ["blue only"]);
 }
 
 #[tokio::test]
-async fn outage_silences_connections_holds_handshakes_then_drops_and_resumes() {
-    let addr = start_default().await;
-    let (mut ws, _) = join(addr).await;
-    let (status, _, body) = http(addr, "POST", "/control/outage?ms=400", "").await;
-    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
-
-    // Half-open: the ping goes unanswered.
-    ws.send(Message::text("ping")).await.unwrap();
-    let silent = timeout(Duration::from_millis(250), async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(t))) if t.as_str().contains("presence") => continue,
-                other => return other,
-            }
+async fn a_peer_silent_for_two_ping_intervals_is_dropped() {
+    let (addr, _stop) = start(Config {
+        ping_interval: Duration::from_millis(400),
+        ..config()
+    })
+    .await;
+    let (mut watcher, _) = join(addr, "ann", "lobby").await;
+    // This peer never reads, so it never answers the server's pings.
+    let (_silent, _) = join(addr, "mute", "lobby").await;
+    let started = std::time::Instant::now();
+    let left = loop {
+        // The watcher reads (and so answers pings) while waiting.
+        let p = next_json(&mut watcher).await;
+        if p["type"] == "presence" && p["user"] == "mute" && p["joined"] == false {
+            break p;
         }
-    })
-    .await;
+    };
+    assert_eq!(left["online"], 1);
     assert!(
-        silent.is_err(),
-        "no reply during the outage, got {silent:?}"
-    );
-
-    // A new handshake hangs while the network is down, and completes once it is back.
-    let joining = tokio::spawn(join(addr));
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        !joining.is_finished(),
-        "a handshake must hang during the outage"
-    );
-    let (_fresh, hello) = timeout(WAIT, joining).await.unwrap().unwrap();
-    assert_eq!(hello["type"], "history");
-
-    // The silenced connection is gone without a close frame; the ping was never answered.
-    let after = timeout(WAIT, async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(t))) if t.as_str().contains("presence") => continue,
-                other => return other,
-            }
-        }
-    })
-    .await
-    .expect("the silenced connection ends");
-    assert!(
-        !matches!(
-            after,
-            Some(Ok(Message::Text(_))) | Some(Ok(Message::Close(_)))
-        ),
-        "expected the connection to drop, got {after:?}"
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
     );
 }
 
+/// The real binary: SIGTERM closes every socket with 1001, then it exits 0 within 5 s.
 #[tokio::test]
-async fn serves_the_page_history_and_guards_the_controls() {
-    let dir = temp_dir("static");
-    std::fs::create_dir_all(dir.join("assets")).unwrap();
-    std::fs::write(dir.join("index.html"), "<!doctype html><title>chat</title>").unwrap();
-    std::fs::write(dir.join("assets/app.wasm"), b"\0asm").unwrap();
-    let (addr, _) = start(Config {
-        static_dir: Some(dir.clone()),
-        ..Config::default()
-    })
-    .await;
-
-    let (status, head, body) = http(addr, "GET", "/", "").await;
-    assert_eq!(status, 200);
-    assert!(head.contains("text/html"), "{head}");
-    assert_eq!(body, b"<!doctype html><title>chat</title>");
-    let (status, head, _) = http(addr, "GET", "/assets/app.wasm", "").await;
-    assert_eq!(status, 200);
-    assert!(head.contains("application/wasm"), "{head}");
-    let (status, head, body) = http(addr, "HEAD", "/", "").await;
-    assert_eq!(status, 200);
-    assert!(head.contains("Content-Length: 34"), "{head}");
-    assert!(body.is_empty());
-    assert_eq!(http(addr, "GET", "/../Cargo.toml", "").await.0, 404);
-    assert_eq!(http(addr, "GET", "/missing.js", "").await.0, 404);
-
-    let (status, _, body) = http(addr, "GET", "/api/history", "").await;
-    assert_eq!(status, 200);
-    let history: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(history["messages"], json!([]));
-
-    assert_eq!(http(addr, "GET", "/control/restart", "").await.0, 405);
-    let foreign = "Origin: http://evil.example\r\n";
-    assert_eq!(
-        http(addr, "POST", "/control/outage?ms=10", foreign).await.0,
-        403
-    );
-    assert_eq!(http(addr, "POST", "/control/outage?ms=0", "").await.0, 400);
-    assert_eq!(
-        http(addr, "POST", "/control/outage?ms=abc", "").await.0,
-        400
-    );
-    let same = format!("Origin: http://{addr}\r\n");
-    assert_eq!(
-        http(addr, "POST", "/control/outage?ms=10", &same).await.0,
-        202
-    );
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-/// The binary itself: after a restart request it exits with the code demo/run.sh restarts on.
-#[tokio::test]
-async fn the_binary_exits_with_the_restart_code() {
-    let dir = temp_dir("binary");
+async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
+    let dir = std::env::temp_dir().join(format!("demo-sigterm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
     let port_file = dir.join("port");
+    let _ = std::fs::remove_file(&port_file);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo-chat-server"))
         .args(["--port", "0", "--port-file"])
         .arg(&port_file)
+        .env("DEMO_JWT_SECRET", "sigterm")
+        .env("DEMO_INSTANCE", "test-1")
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .unwrap();
-    let port: u16 = timeout(WAIT, async {
+        .expect("spawn the server");
+    let port: u16 = timeout(Duration::from_secs(10), async {
         loop {
             if let Ok(p) = std::fs::read_to_string(&port_file) {
                 if let Ok(p) = p.trim().parse() {
@@ -338,12 +463,366 @@ async fn the_binary_exits_with_the_restart_code() {
     .await
     .expect("the server writes its port");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let (_ws, _) = join(addr).await;
-    assert_eq!(http(addr, "POST", "/control/restart", "").await.0, 202);
-    let status = timeout(Duration::from_secs(3), child.wait())
+    let (mut a, _) = join(addr, "ann", "lobby").await;
+    let (mut b, _) = join(addr, "bob", "other").await;
+    let pid = child.id().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    for ws in [&mut a, &mut b] {
+        loop {
+            match next_message(ws).await {
+                Message::Close(Some(frame)) => {
+                    assert_eq!(frame.code, CloseCode::Away);
+                    break;
+                }
+                Message::Text(_) => {}
+                other => panic!("expected a close frame 1001, got {other:?}"),
+            }
+        }
+    }
+    drop((a, b));
+    let status = timeout(Duration::from_secs(5), child.wait())
+        .await
+        .expect("exits within 5 s")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A redis-server of its own on a free port (Debian's, installed by `make setup`).
+struct Redis {
+    child: std::process::Child,
+    url: String,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_redis() -> Redis {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("demo-redis-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (make setup installs it)");
+    let redis = Redis {
+        child,
+        url: format!("redis://127.0.0.1:{port}/"),
+        _dir: TempDir(dir),
+    };
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return redis;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("redis-server did not listen on {port}");
+}
+
+/// A redis-server and two instances on it, "test-1" and "test-2".
+async fn start_cluster() -> (
+    Redis,
+    (SocketAddr, oneshot::Sender<()>),
+    (SocketAddr, oneshot::Sender<()>),
+) {
+    let redis = start_redis().await;
+    let cluster = |name: &str| Config {
+        instance: name.into(),
+        redis_url: Some(redis.url.clone()),
+        ..config()
+    };
+    let a = start(cluster("test-1")).await;
+    let b = start(cluster("test-2")).await;
+    (redis, a, b)
+}
+
+/// Two instances on one Redis: a room spans both, with one history and one presence count.
+#[tokio::test]
+async fn two_instances_share_rooms_history_and_presence_through_redis() {
+    let (_redis, (a, _stop_a), (b, _stop_b)) = start_cluster().await;
+    let (mut ann, on_a) = join(a, "ann", "lobby").await;
+    let (mut bob, on_b) = join(b, "bob", "lobby").await;
+    assert_eq!(
+        (&on_a["instance"], &on_b["instance"]),
+        (&json!("test-1"), &json!("test-2"))
+    );
+    let seen = loop {
+        let p = next_json(&mut ann).await;
+        if p["user"] == "bob" {
+            break p;
+        }
+    };
+    assert_eq!(seen["online"], 2);
+    let sent = say_ok(&mut ann, "from a").await;
+    let got = next_non_presence(&mut bob).await;
+    assert_eq!(got, sent);
+    assert_eq!(got["instance"], "test-1");
+    say_ok(&mut bob, "from b").await;
+    assert_eq!(next_non_presence(&mut ann).await["text"], "from b");
+    // A joiner on either instance gets the same history.
+    let (_c, history) = join(b, "cat", "lobby").await;
+    let texts: Vec<&Value> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["text"])
+        .collect();
+    assert_eq!(texts, [&json!("from a"), &json!("from b")]);
+    let (_d, other) = join(a, "dan", "elsewhere").await;
+    assert_eq!(other["messages"], json!([]));
+}
+
+// ---- the delivery protocol (the default mode) ----
+
+/// Opens a delivery connection and says hello; returns the socket and the welcome.
+async fn hello(addr: SocketAddr, token: &str, room: &str, sid: &str, inbound: u64) -> (Ws, Value) {
+    let mut ws = open(addr, &format!("token={token}&room={room}"), None)
+        .await
+        .expect("connect");
+    let hello = json!({ "t": "hello", "sid": sid, "in": inbound }).to_string();
+    ws.send(Message::text(hello)).await.unwrap();
+    let welcome = next_json(&mut ws).await;
+    assert_eq!(welcome["t"], "welcome", "{welcome}");
+    (ws, welcome)
+}
+
+/// The next protocol frame; a data frame's payload is parsed into "p".
+async fn frame(ws: &mut Ws) -> Value {
+    let mut f = next_json(ws).await;
+    if f["t"] == "d" {
+        f["p"] = serde_json::from_str(f["p"].as_str().unwrap()).unwrap();
+    }
+    f
+}
+
+/// The next frame that is not presence data.
+async fn frame_skipping_presence(ws: &mut Ws) -> Value {
+    loop {
+        let f = frame(ws).await;
+        if f["t"] != "d" || f["p"]["type"] != "presence" {
+            return f;
+        }
+    }
+}
+
+async fn data(ws: &mut Ws, seq: u64, payload: &str) {
+    let frame = json!({ "t": "d", "s": seq, "p": payload }).to_string();
+    ws.send(Message::text(frame)).await.unwrap();
+}
+
+fn chat(text: &str) -> String {
+    json!({ "type": "chat", "text": text }).to_string()
+}
+
+async fn texts_in_history(addr: SocketAddr, room: &str) -> Vec<String> {
+    let history: Value = reqwest::get(format!("http://{addr}/api/history?room={room}"))
         .await
         .unwrap()
+        .json()
+        .await
         .unwrap();
-    assert_eq!(status.code(), Some(RESTART_EXIT_CODE));
-    let _ = std::fs::remove_dir_all(dir);
+    history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn delivery_acks_stored_messages_and_nacks_refused_ones() {
+    let (addr, _stop) = start(config()).await;
+    let token = login(addr, "ann").await;
+    let (mut ws, welcome) = hello(addr, &token, "lobby", "sid-1", 0).await;
+    assert_eq!(
+        welcome,
+        json!({ "t": "welcome", "out": 0, "resumed": false })
+    );
+    let connected = frame(&mut ws).await;
+    let expected = json!({ "type": "connected", "room": "lobby", "instance": "test-1", "user": "ann", "killable": false });
+    assert_eq!(connected, json!({ "t": "d", "s": 1, "p": expected }));
+    let history = frame(&mut ws).await;
+    assert_eq!(
+        (history["s"].as_u64(), &history["p"]["type"]),
+        (Some(2), &json!("history"))
+    );
+    data(&mut ws, 1, &chat("hello")).await;
+    assert_eq!(
+        frame_skipping_presence(&mut ws).await,
+        json!({ "t": "a", "s": 1 })
+    );
+    let echo = frame_skipping_presence(&mut ws).await;
+    assert_eq!(
+        (&echo["p"]["type"], &echo["p"]["text"]),
+        (&json!("chat"), &json!("hello"))
+    );
+    data(&mut ws, 2, &chat(&"x".repeat(MAX_TEXT_CHARS + 1))).await;
+    let nack = frame_skipping_presence(&mut ws).await;
+    assert_eq!((&nack["t"], &nack["s"]), (&json!("n"), &json!(2)));
+    assert!(nack["e"].as_str().unwrap().contains("too long"), "{nack}");
+    data(&mut ws, 3, "{not json").await;
+    let nack = frame_skipping_presence(&mut ws).await;
+    assert_eq!((&nack["t"], &nack["s"]), (&json!("n"), &json!(3)));
+    ws.send(Message::binary(vec![0x64, 0, 0, 0, 0, 0, 0, 0, 4, 1, 2]))
+        .await
+        .unwrap();
+    let nack = frame_skipping_presence(&mut ws).await;
+    assert_eq!((&nack["t"], &nack["s"]), (&json!("n"), &json!(4)));
+    // The connection stays usable, and a resent message is acknowledged, not applied again.
+    data(&mut ws, 5, &chat("after the refusals")).await;
+    assert_eq!(
+        frame_skipping_presence(&mut ws).await,
+        json!({ "t": "a", "s": 5 })
+    );
+    assert_eq!(
+        frame_skipping_presence(&mut ws).await["p"]["text"],
+        "after the refusals"
+    );
+    data(&mut ws, 1, &chat("hello")).await;
+    let again = frame_skipping_presence(&mut ws).await;
+    assert_eq!(again, json!({ "t": "a", "s": 1 }));
+    // A resent refused message is refused again (its nack may have been lost).
+    data(&mut ws, 2, &chat("x")).await;
+    let again = frame_skipping_presence(&mut ws).await;
+    assert_eq!((&again["t"], &again["s"]), (&json!("n"), &json!(2)));
+    assert!(again["e"].as_str().unwrap().contains("too long"), "{again}");
+    assert_eq!(
+        texts_in_history(addr, "lobby").await,
+        ["hello", "after the refusals"]
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_a_nack_in_delivery_mode() {
+    let (addr, _stop) = start(config()).await;
+    let token = login(addr, "ann").await;
+    let (mut ws, _) = hello(addr, &token, "lobby", "sid-rate", 0).await;
+    for seq in 1..=(RATE_MESSAGES as u64 + 1) {
+        data(&mut ws, seq, &chat(&format!("m{seq}"))).await;
+    }
+    let mut acked = 0;
+    let nack = loop {
+        let f = frame_skipping_presence(&mut ws).await;
+        match f["t"].as_str().unwrap() {
+            "a" => acked = f["s"].as_u64().unwrap(),
+            "n" => break f,
+            _ => {}
+        }
+    };
+    assert_eq!(acked, RATE_MESSAGES as u64);
+    assert_eq!(nack["s"], RATE_MESSAGES as u64 + 1);
+    assert!(nack["e"].as_str().unwrap().contains("rate limit"), "{nack}");
+}
+
+/// A session resumes on a new connection: the welcome's `out` covers what was stored, what the
+/// client had not received is replayed, the room's messages posted meanwhile follow, and a
+/// resent message is not stored twice. `second` is the instance the client comes back to.
+async fn resume_across(first: SocketAddr, second: SocketAddr) {
+    let token = login(first, "ann").await;
+    let (mut ws, _) = hello(first, &token, "resume", "sid-r", 0).await;
+    assert_eq!(frame(&mut ws).await["p"]["type"], "connected");
+    let history = frame(&mut ws).await;
+    let inbound = history["s"].as_u64().unwrap();
+    data(&mut ws, 1, &chat("one")).await;
+    assert_eq!(
+        frame_skipping_presence(&mut ws).await,
+        json!({ "t": "a", "s": 1 })
+    );
+    // The client has delivered the history only: its echo of "one" is not acknowledged.
+    drop(ws);
+    let (mut bob, _) = join(second, "bob", "resume").await;
+    say_ok(&mut bob, "two").await;
+    say_ok(&mut bob, "three").await;
+
+    let (mut ws, welcome) = hello(second, &token, "resume", "sid-r", inbound).await;
+    assert_eq!(
+        welcome,
+        json!({ "t": "welcome", "out": 1, "resumed": true })
+    );
+    let mut got = Vec::new();
+    let mut seqs = Vec::new();
+    while got.len() < 3 {
+        let f = frame_skipping_presence(&mut ws).await;
+        if f["p"]["type"] == "connected" {
+            assert_eq!(
+                f["p"]["instance"],
+                if first == second { "test-1" } else { "test-2" }
+            );
+            continue;
+        }
+        assert_eq!(f["t"], "d", "{f}");
+        seqs.push(f["s"].as_u64().unwrap());
+        got.push(f["p"]["text"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(got, ["one", "two", "three"]);
+    // In stream order (presence frames take seqs in between).
+    assert!(
+        inbound < seqs[0] && seqs[0] < seqs[1] && seqs[1] < seqs[2],
+        "{seqs:?}"
+    );
+    data(&mut ws, 1, &chat("one")).await; // resent: its ack was lost, say
+    assert_eq!(frame_skipping_presence(&mut ws).await["t"], "a");
+    assert_eq!(
+        texts_in_history(second, "resume").await,
+        ["one", "two", "three"]
+    );
+}
+
+#[tokio::test]
+async fn a_session_resumes_after_a_reconnect_and_catches_up_with_the_room() {
+    let (addr, _stop) = start(config()).await;
+    resume_across(addr, addr).await;
+}
+
+#[tokio::test]
+async fn a_session_resumes_on_the_other_instance_through_redis() {
+    let (_redis, (a, _stop_a), (b, _stop_b)) = start_cluster().await;
+    resume_across(a, b).await;
+}
+
+#[tokio::test]
+async fn a_connection_must_start_with_a_hello() {
+    let (addr, _stop) = start(config()).await;
+    let token = login(addr, "ann").await;
+    let mut ws = open(addr, &format!("token={token}"), None).await.unwrap();
+    data(&mut ws, 1, &chat("no hello")).await;
+    match next_message(&mut ws).await {
+        Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Protocol),
+        other => panic!("expected a close frame 1002, got {other:?}"),
+    }
 }

@@ -1,56 +1,57 @@
-// The resilient-ws chat demo: one React page on useWebSocket.
+// The resilient-ws chat demo: one React page on useWebSocket with the delivery protocol.
 //
-// Every message you write gets an id and a state:
-//   queued     in the SDK's outbox (you are offline): sent, in order, once a socket is open again;
-//   sending    handed to an open socket, not yet back from the server;
-//   delivered  the server broadcast it back (the chat log shows the server's copy);
-//   not delivered  the socket it was handed to died before the server got it (see demo/README.md);
-//   dropped    pushed out of a full outbox.
-import { StrictMode, useEffect, useReducer, useRef, useState } from 'react';
+// Log in (a development login: any name), pick a room, chat. The connection's URL is a
+// function: before every attempt it fetches a fresh token (the event log shows each refresh).
+// Every message you write gets a delivery chip from the SDK's acknowledgements (the hook's
+// sendWithAck):
+//   sending…   handed to the SDK, not acknowledged yet (resent on reconnect until it is);
+//   stored     the server acknowledged it (it is in the room's history);
+//   refused    the server refused it (a limit; the reason is shown) — not resent;
+//   dropped    the SDK gave it up (outbox full, connection released).
+import { StrictMode, useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { useWebSocket } from 'resilient-ws/react';
 import './styles.css';
 
-const WS_URL = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
-const OUTAGE_MS = 5000;
+const WS_BASE = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+// Cluster mode: ?pin=a or ?pin=b makes nginx try that instance first (the other one if it is down).
+const PIN = new URLSearchParams(location.search).get('pin');
+const ROOM_RE = /^[a-z0-9-]{1,32}$/;
 
 // Short values, so that every mechanism shows within seconds.
 const OPTIONS = {
-  reconnect: { initialDelayMs: 500, maxDelayMs: 2000, factor: 2, jitter: 0.5, minUptimeMs: 3000 },
+  reconnect: { initialDelayMs: 300, maxDelayMs: 2000, factor: 2, jitter: 0.5, minUptimeMs: 3000 },
   connectTimeoutMs: 3000,
   // A ping every 2 s; no answer within 2 s: the connection is dead (half-open) and is replaced.
+  // Also what keeps an idle connection alive through nginx's proxy_read_timeout.
   heartbeat: { intervalMs: 2000, timeoutMs: 2000, message: 'ping', pongMessage: 'pong' },
-  outbox: { maxMessages: 50, maxBytes: 64 * 1024, overflow: 'drop-oldest' },
+  outbox: { maxMessages: 200, maxBytes: 256 * 1024, overflow: 'error' },
+  delivery: { ackTimeoutMs: 5000, ackEveryMs: 500 },
 };
 
-const STATE_LABELS = {
-  queued: 'queued',
-  sent: 'sending…',
-  delivered: 'delivered',
-  lost: 'not delivered',
-  dropped: 'dropped',
-};
+const CHIP_LABELS = { sending: 'sending…', stored: 'stored', refused: 'refused', dropped: 'dropped' };
 
 function newId() {
   if (crypto.randomUUID) return crypto.randomUUID();
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
-function defaultName() {
-  const saved = localStorage.getItem('demo-user');
-  if (saved) return saved;
-  return `guest-${Math.floor(1000 + Math.random() * 9000)}`;
-}
-
-const logKey = (m) => `${m.id}@${m.serverAt}`;
-
 const initialState = {
-  log: [], // the server's messages, in server order
-  mine: {}, // id -> { id, text, sentAt, state, epoch, deliveredAt }
+  log: [], // the room's messages, by room seq
+  mine: {}, // id -> { id, text, sentAt, state, detail, ackedAt }
   myOrder: [], // my ids, in the order I wrote them
   events: [], // newest first
   online: 0,
+  instance: null,
+  killable: false,
 };
+
+function mergeLog(log, messages) {
+  const known = new Set(log.map((m) => m.seq));
+  const added = messages.filter((m) => !known.has(m.seq));
+  if (added.length === 0) return log;
+  return [...log, ...added].sort((a, b) => a.seq - b.seq).slice(-500);
+}
 
 function reducer(state, action) {
   switch (action.type) {
@@ -72,49 +73,18 @@ function reducer(state, action) {
         mine: { ...state.mine, [action.message.id]: action.message },
         myOrder: [...state.myOrder, action.message.id],
       };
-    case 'resend': {
+    case 'settled': {
       const m = state.mine[action.id];
       if (!m) return state;
-      return { ...state, mine: { ...state.mine, [m.id]: { ...m, state: action.state, epoch: action.epoch } } };
+      const settled = { ...m, state: action.state, detail: action.detail, ackedAt: Date.now() };
+      return { ...state, mine: { ...state.mine, [m.id]: settled } };
     }
-    case 'dropped': {
-      const m = state.mine[action.id];
-      if (!m || m.state === 'delivered') return state;
-      return { ...state, mine: { ...state.mine, [m.id]: { ...m, state: 'dropped' } } };
-    }
-    case 'chat': {
-      const chat = action.chat;
-      const log = [...state.log, chat].slice(-500);
-      const m = state.mine[chat.id];
-      const mine =
-        m && m.state !== 'delivered'
-          ? { ...state.mine, [m.id]: { ...m, state: 'delivered', deliveredAt: Date.now() } }
-          : state.mine;
-      return { ...state, log, mine };
-    }
-    case 'history': {
-      // The server's last messages, sent on every (re)connect: merge them into the log.
-      const known = new Set(state.log.map(logKey));
-      const log = [...state.log, ...action.messages.filter((m) => !known.has(logKey(m)))]
-        .sort((a, b) => a.serverAt - b.serverAt)
-        .slice(-500);
-      const stored = new Set(action.messages.map((m) => m.id));
-      const mine = { ...state.mine };
-      for (const m of Object.values(state.mine)) {
-        if (m.state === 'delivered' || m.state === 'dropped' || m.state === 'lost') continue;
-        if (stored.has(m.id)) {
-          mine[m.id] = { ...m, state: 'delivered', deliveredAt: Date.now() };
-        } else if (
-          // Handed to a socket that has since closed, and the server never stored it.
-          (m.state === 'sent' && m.epoch < action.epoch) ||
-          // Still "queued" here, but flushed into an earlier socket that has since closed.
-          (m.state === 'queued' && m.epoch < action.epoch - 1)
-        ) {
-          mine[m.id] = { ...m, state: 'lost' };
-        }
-      }
-      return { ...state, log, mine };
-    }
+    case 'chat':
+      return { ...state, log: mergeLog(state.log, [action.chat]) };
+    case 'history':
+      return { ...state, log: mergeLog(state.log, action.messages) };
+    case 'connected':
+      return { ...state, instance: action.instance, killable: action.killable };
     case 'presence':
       return { ...state, online: action.online };
     default:
@@ -126,11 +96,6 @@ function formatTime(ms) {
   const d = new Date(ms);
   const pad = (n, w = 2) => String(n).padStart(w, '0');
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-
-function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  return `${(n / 1024).toFixed(1)} KiB`;
 }
 
 function describeClose(info) {
@@ -178,37 +143,42 @@ function StatusBadge({ snapshot }) {
   );
 }
 
-function ChatRow({ chat, mine, source, onResend }) {
-  const state = mine?.state;
-  const waited = mine && mine.deliveredAt && mine.deliveredAt - mine.sentAt > 1500;
+function Chip({ mine }) {
+  const waited = mine.ackedAt && mine.ackedAt - mine.sentAt > 1500;
+  let label = CHIP_LABELS[mine.state];
+  if (mine.state === 'stored' && waited) label += ` after ${((mine.ackedAt - mine.sentAt) / 1000).toFixed(1)} s`;
+  if (mine.detail) label += `: ${mine.detail}`;
+  return <span className={`chip chip-${mine.state}`}>{label}</span>;
+}
+
+// Text goes in as React text children: rendered as text, never parsed as HTML.
+function ChatRow({ chat, mine, source }) {
   return (
-    <li className={`chat ${mine ? 'chat-mine' : ''}`} data-id={chat.id} data-state={state ?? 'delivered'} data-source={source}>
+    <li
+      className={`chat ${mine ? 'chat-mine' : ''}`}
+      data-id={chat.id}
+      data-seq={chat.seq}
+      data-state={mine?.state ?? 'stored'}
+      data-source={source}
+    >
       <div className="chat-meta">
         <span className="chat-user" style={{ color: `hsl(${hue(chat.user)} 55% 38%)` }}>
           {chat.user}
         </span>
-        <time>{formatTime(chat.serverAt ?? chat.sentAt)}</time>
-        {mine && (
-          <span className={`chip chip-${state}`}>
-            {STATE_LABELS[state]}
-            {state === 'delivered' && waited ? ` after ${((mine.deliveredAt - mine.sentAt) / 1000).toFixed(1)} s` : ''}
-          </span>
-        )}
-        {state === 'lost' && (
-          <button type="button" className="link" onClick={() => onResend(mine)}>
-            resend
-          </button>
-        )}
+        <time>{formatTime(chat.at ?? chat.sentAt)}</time>
+        {chat.instance && <span className="chat-instance">via {chat.instance}</span>}
+        {mine && <Chip mine={mine} />}
       </div>
       <div className="chat-text">{chat.text}</div>
     </li>
   );
 }
 
-function ChatLog({ log, mine, myOrder, onResend }) {
+function ChatLog({ log, mine, myOrder, user }) {
   const ref = useRef(null);
   const pinned = useRef(true);
-  const pending = myOrder.map((id) => mine[id]).filter((m) => m.state !== 'delivered');
+  const inLog = new Set(log.map((c) => c.id));
+  const pending = myOrder.map((id) => mine[id]).filter((m) => !inLog.has(m.id));
   useEffect(() => {
     if (pinned.current && ref.current) ref.current.scrollTop = ref.current.scrollHeight;
   });
@@ -220,10 +190,10 @@ function ChatLog({ log, mine, myOrder, onResend }) {
     <ul className="chat-log" ref={ref} onScroll={onScroll} data-testid="chat-log">
       {log.length === 0 && pending.length === 0 && <li className="empty">No messages yet. Say hello!</li>}
       {log.map((chat) => (
-        <ChatRow key={logKey(chat)} chat={chat} mine={mine[chat.id]} source="server" onResend={onResend} />
+        <ChatRow key={chat.seq} chat={chat} mine={mine[chat.id]} source="server" />
       ))}
       {pending.map((m) => (
-        <ChatRow key={`mine-${m.id}`} chat={m} mine={m} source="local" onResend={onResend} />
+        <ChatRow key={`mine-${m.id}`} chat={{ ...m, user }} mine={m} source="local" />
       ))}
     </ul>
   );
@@ -247,24 +217,43 @@ function EventLog({ events }) {
   );
 }
 
-function App() {
+async function login(name) {
+  const response = await fetch('/api/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error ?? `login failed: HTTP ${response.status}`);
+  return body;
+}
+
+function Chat({ user, room }) {
   const [state, dispatch] = useReducer(reducer, initialState);
-  const [user, setUser] = useState(defaultName);
   const [draft, setDraft] = useState('');
-  const [controlBusy, setControlBusy] = useState(false);
-  const opens = useRef(0); // sockets opened so far: which one a message went to
+  const [killing, setKilling] = useState(false);
   const isOpen = useRef(false);
-  const bootId = useRef(null);
   const eventSeq = useRef(0);
 
-  const note = (kind, text) => dispatch({ type: 'event', event: { seq: ++eventSeq.current, at: Date.now(), kind, text } });
+  const note = useCallback(
+    (kind, text) => dispatch({ type: 'event', event: { seq: ++eventSeq.current, at: Date.now(), kind, text } }),
+    [],
+  );
 
-  const { sendJsonMessage, snapshot, connection } = useWebSocket(WS_URL, {
+  // Called before every attempt: a fresh token each time (an expired one would get 401).
+  const url = useCallback(async () => {
+    const { token, expiresAt } = await login(user);
+    note('token', `token refreshed (valid until ${formatTime(expiresAt)})`);
+    const query = new URLSearchParams({ token, room });
+    if (PIN) query.set('pin', PIN);
+    return `${WS_BASE}?${query}`;
+  }, [user, room, note]);
+
+  const { snapshot, connection, sendWithAck } = useWebSocket(url, {
     ...OPTIONS,
     onOpen() {
       isOpen.current = true;
-      opens.current += 1;
-      note('open', `connected (socket #${opens.current})`);
+      note('open', 'connected');
     },
     onClose(info) {
       if (isOpen.current) note('close', describeClose(info));
@@ -272,21 +261,13 @@ function App() {
       isOpen.current = false;
     },
     onError(error) {
-      const text = error instanceof Error ? error.message : String(error ?? 'socket error');
-      note('error', text);
+      note('error', error instanceof Error ? error.message : String(error ?? 'socket error'));
     },
     onReconnectStop(attempts) {
       note('error', `gave up after ${attempts} attempts`);
     },
-    onDrop(data, reason) {
-      let id = null;
-      try {
-        id = JSON.parse(data).id;
-      } catch {
-        // not one of ours
-      }
-      if (id) dispatch({ type: 'dropped', id });
-      note('drop', `a message was dropped (${reason})`);
+    onResync() {
+      note('resync', 'the server had lost this session: starting afresh (history reloaded)');
     },
     onMessage({ data }) {
       if (typeof data !== 'string') return;
@@ -297,144 +278,112 @@ function App() {
         return; // not JSON (the heartbeat's "pong" never gets here)
       }
       switch (msg.type) {
+        case 'connected':
+          dispatch({ type: 'connected', instance: msg.instance, killable: msg.killable });
+          note('server', `on instance ${msg.instance}, room ${msg.room}`);
+          break;
+        case 'history':
+          dispatch({ type: 'history', messages: msg.messages });
+          break;
         case 'chat':
           dispatch({ type: 'chat', chat: msg });
           break;
-        case 'history':
-          if (bootId.current && bootId.current !== msg.bootId) {
-            note('server', 'the server restarted (new boot id)');
-          }
-          bootId.current = msg.bootId;
-          dispatch({ type: 'history', messages: msg.messages, epoch: opens.current });
-          break;
         case 'presence':
           dispatch({ type: 'presence', online: msg.online });
-          break;
-        case 'error':
-          note('error', `server: ${msg.message}`);
           break;
         default:
       }
     },
   });
 
-  useEffect(() => {
-    localStorage.setItem('demo-user', user);
-  }, [user]);
-
-  // Each "not delivered" message is announced once in the event log.
-  const announced = useRef(new Set());
-  useEffect(() => {
-    for (const m of Object.values(state.mine)) {
-      if (m.state === 'lost' && !announced.current.has(m.id)) {
-        announced.current.add(m.id);
-        note('lost', `“${m.text.slice(0, 30)}” died with its socket: not delivered`);
-      }
-    }
-  });
-
-  function send(message, resend = false) {
-    let result;
-    try {
-      result = sendJsonMessage({ type: 'chat', id: message.id, user: message.user, text: message.text, sentAt: message.sentAt });
-    } catch (error) {
-      note('error', `send failed: ${error.message}`);
-      result = 'dropped';
-    }
-    const sendState = result === 'sent' ? 'sent' : result === 'queued' ? 'queued' : 'dropped';
-    if (resend) dispatch({ type: 'resend', id: message.id, state: sendState, epoch: opens.current });
-    else dispatch({ type: 'compose', message: { ...message, state: sendState, epoch: opens.current } });
-  }
-
   function onSubmit(event) {
     event.preventDefault();
     const text = draft.trim();
     if (!text) return;
-    send({ id: newId(), user: user.trim() || 'anonymous', text, sentAt: Date.now() });
+    const id = newId();
+    dispatch({ type: 'compose', message: { id, text, sentAt: Date.now(), state: 'sending' } });
     setDraft('');
+    let acked;
+    try {
+      // Held until the connection exists, then sent; resolves on the server's acknowledgement.
+      acked = sendWithAck(JSON.stringify({ type: 'chat', id, text }));
+    } catch (error) {
+      dispatch({ type: 'settled', id, state: 'dropped', detail: error.message });
+      return;
+    }
+    acked.then(
+      () => dispatch({ type: 'settled', id, state: 'stored' }),
+      (error) => {
+        const refused = error?.reason === 'rejected';
+        dispatch({ type: 'settled', id, state: refused ? 'refused' : 'dropped', detail: error?.detail ?? error?.reason });
+        note(refused ? 'refused' : 'drop', `“${text.slice(0, 30)}”: ${error?.detail ?? error?.reason}`);
+      },
+    );
   }
 
-  async function control(path, label) {
-    setControlBusy(true);
-    note('control', label);
+  async function kill() {
+    setKilling(true);
+    note('control', `kill instance ${state.instance} (SIGKILL)`);
     try {
-      const response = await fetch(path, { method: 'POST' });
-      if (!response.ok) note('error', `${path}: HTTP ${response.status}`);
+      // nginx routes /instance/<name>/ to that instance only.
+      const response = await fetch(`/instance/${state.instance}/api/kill`, { method: 'POST' });
+      if (!response.ok) note('error', `kill: HTTP ${response.status}`);
     } catch {
-      note('error', `${path}: the server is unreachable`);
+      note('error', 'kill: the instance is unreachable');
     } finally {
-      setControlBusy(false);
+      setKilling(false);
     }
   }
 
-  const { status, queuedMessages, queuedBytes, bufferedAmount, lastClose } = snapshot;
+  const { status, queuedMessages, unackedMessages, lastClose } = snapshot;
   return (
-    <div className="app">
-      <header className="top">
-        <div className="title">
-          <h1>resilient-ws chat</h1>
-          <p>Restart the server or cut the network, keep typing, and watch the messages catch up.</p>
-        </div>
+    <>
+      <section className="toolbar" aria-label="Connection">
         <StatusBadge snapshot={snapshot} />
-      </header>
-
-      <section className="toolbar" aria-label="Demo controls">
-        <div className="buttons">
-          <button type="button" disabled={controlBusy} onClick={() => control('/control/restart', 'restart the server')}>
-            Restart server
-          </button>
-          <button
-            type="button"
-            disabled={controlBusy}
-            onClick={() => control(`/control/outage?ms=${OUTAGE_MS}`, `network loss for ${OUTAGE_MS / 1000} s`)}
-          >
-            Simulate network loss (5 s)
-          </button>
-          {status === 'closed' && connection && (
-            <button type="button" onClick={() => connection.reconnect()}>
-              Reconnect
-            </button>
-          )}
-        </div>
         <dl className="stats">
-          <div data-testid="outbox" data-queued={queuedMessages}>
-            <dt>Outbox</dt>
-            <dd>
-              {queuedMessages} {queuedMessages === 1 ? 'message' : 'messages'} · {formatBytes(queuedBytes)}
-            </dd>
-          </div>
           <div>
-            <dt>Socket buffer</dt>
-            <dd>{formatBytes(bufferedAmount)}</dd>
+            <dt>Instance</dt>
+            <dd data-testid="instance">{status === 'connected' && state.instance ? state.instance : '–'}</dd>
           </div>
           <div>
             <dt>Online</dt>
             <dd>{status === 'connected' ? state.online : '–'}</dd>
+          </div>
+          <div data-testid="outbox" data-queued={queuedMessages} data-unacked={unackedMessages}>
+            <dt>Outbox</dt>
+            <dd>
+              {queuedMessages} queued · {unackedMessages} unacked
+            </dd>
           </div>
           <div>
             <dt>Last close</dt>
             <dd>{lastClose ? describeClose(lastClose) : '–'}</dd>
           </div>
         </dl>
+        <div className="buttons">
+          {state.killable && status === 'connected' && (
+            <button type="button" data-testid="kill" disabled={killing} onClick={kill}>
+              Kill this instance
+            </button>
+          )}
+          {status === 'closed' && connection && (
+            <button type="button" onClick={() => connection.reconnect()}>
+              Reconnect
+            </button>
+          )}
+        </div>
       </section>
 
       <main className="panes">
         <section className="chat-pane" aria-label="Chat">
-          <ChatLog log={state.log} mine={state.mine} myOrder={state.myOrder} onResend={(m) => send(m, true)} />
+          <ChatLog log={state.log} mine={state.mine} myOrder={state.myOrder} user={user} />
           <form className="composer" onSubmit={onSubmit}>
-            <input
-              className="name"
-              aria-label="Your name"
-              value={user}
-              maxLength={32}
-              onChange={(e) => setUser(e.target.value)}
-            />
             <input
               className="message"
               aria-label="Message"
               placeholder={status === 'connected' ? 'Write a message…' : 'Offline: messages wait in the outbox…'}
               value={draft}
-              maxLength={2000}
+              maxLength={600}
               onChange={(e) => setDraft(e.target.value)}
               autoFocus
             />
@@ -448,6 +397,70 @@ function App() {
           <EventLog events={state.events} />
         </aside>
       </main>
+    </>
+  );
+}
+
+function App() {
+  const params = new URLSearchParams(location.search);
+  const [user, setUser] = useState(null);
+  const [name, setName] = useState(() => params.get('name') ?? localStorage.getItem('demo-user') ?? '');
+  const [room, setRoom] = useState(() => params.get('room') ?? 'lobby');
+  const [roomDraft, setRoomDraft] = useState(room);
+  const [error, setError] = useState('');
+
+  async function onLogin(event) {
+    event.preventDefault();
+    setError('');
+    try {
+      const { user: accepted } = await login(name);
+      localStorage.setItem('demo-user', accepted);
+      setUser(accepted);
+    } catch (e) {
+      setError(e.message);
+    }
+  }
+
+  function onRoom(event) {
+    event.preventDefault();
+    if (ROOM_RE.test(roomDraft)) setRoom(roomDraft);
+  }
+
+  return (
+    <div className="app">
+      <header className="top">
+        <div className="title">
+          <h1>resilient-ws chat</h1>
+          <p>Kill an instance, restart one, cut the network: keep typing, nothing is lost or doubled.</p>
+        </div>
+        {user && (
+          <form className="room" onSubmit={onRoom}>
+            <span data-testid="user">{user}</span> in
+            <input
+              aria-label="Room"
+              value={roomDraft}
+              maxLength={32}
+              onChange={(e) => setRoomDraft(e.target.value.toLowerCase())}
+            />
+            <button type="submit" disabled={!ROOM_RE.test(roomDraft) || roomDraft === room}>
+              Join
+            </button>
+          </form>
+        )}
+      </header>
+      {user ? (
+        // A new room is a new connection (and a new delivery session).
+        <Chat key={room} user={user} room={room} />
+      ) : (
+        <form className="login" onSubmit={onLogin} data-testid="login">
+          <p>A development login: any name, no password.</p>
+          <input aria-label="Your name" value={name} maxLength={32} onChange={(e) => setName(e.target.value)} autoFocus />
+          <button type="submit" disabled={!name.trim()}>
+            Log in
+          </button>
+          {error && <p className="error">{error}</p>}
+        </form>
+      )}
     </div>
   );
 }

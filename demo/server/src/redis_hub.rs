@@ -1,0 +1,241 @@
+//! The hub in Redis (cluster mode): everything that must outlive an instance.
+//!
+//! Keys (prefix `rws:`):
+//! - `rws:room:<room>:seq`: the room's last sequence number (INCR);
+//! - `rws:room:<room>:log`: the room's last 1000 messages, each `"<seq> <json>"`;
+//! - `rws:room:<room>:online`: presence, a sorted set of connection keys scored by expiry (ms);
+//!   each instance refreshes its own every 10 s, so a killed instance's members expire;
+//! - `rws:sess:<sid>`: a delivery session's state (JSON), kept for an hour;
+//! - channel `rws:ch:<room>`: the room's fan-out, `"c <seq> <json>"` for a message and
+//!   `"p <json>"` for presence. Every instance subscribes to `rws:ch:*`.
+//!
+//! A message is posted by one Lua script (atomic): the sequence number, the log, the publish,
+//! and the sender's session state (its last accepted sequence) happen together or not at all,
+//! so an instance that dies at any point has either applied a message and recorded it, or
+//! neither; and the channel carries the messages in sequence order.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use redis::AsyncCommands;
+
+use crate::hub::{Chat, Event, Fanout, HubError, NewChat, SessionBlob, ROOM_LOG_LEN};
+use crate::now_ms;
+
+const SESSION_TTL_S: u64 = 3600;
+const PRESENCE_TTL_MS: u64 = 30_000;
+const PRESENCE_REFRESH: Duration = Duration::from_secs(10);
+
+const POST: &str = r"
+local seq = redis.call('INCR', KEYS[1])
+local entry = seq .. ' ' .. ARGV[1]
+redis.call('RPUSH', KEYS[2], entry)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
+redis.call('PUBLISH', ARGV[3], 'c ' .. entry)
+if ARGV[4] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+end
+return seq
+";
+
+pub struct RedisHub {
+    con: MultiplexedConnection,
+    post: redis::Script,
+    /// This instance's members: connection key → room (refreshed in Redis every 10 s).
+    members: Arc<Mutex<HashMap<String, String>>>,
+}
+
+fn err(e: redis::RedisError) -> HubError {
+    format!("redis: {e}")
+}
+
+fn seq_key(room: &str) -> String {
+    format!("rws:room:{room}:seq")
+}
+fn log_key(room: &str) -> String {
+    format!("rws:room:{room}:log")
+}
+fn online_key(room: &str) -> String {
+    format!("rws:room:{room}:online")
+}
+fn channel(room: &str) -> String {
+    format!("rws:ch:{room}")
+}
+fn session_key(sid: &str) -> String {
+    format!("rws:sess:{sid}")
+}
+
+/// A log entry `"<seq> <json of NewChat>"` → the message.
+fn parse_entry(entry: &str) -> Option<Chat> {
+    let (seq, json) = entry.split_once(' ')?;
+    let chat: NewChat = serde_json::from_str(json).ok()?;
+    Some(chat.with_seq(seq.parse().ok()?))
+}
+
+impl RedisHub {
+    /// Connects, and starts the task that hands the rooms' messages to `fanout`.
+    pub async fn connect(url: &str, fanout: Arc<Fanout>) -> Result<RedisHub, HubError> {
+        let client = redis::Client::open(url).map_err(err)?;
+        let con = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(err)?;
+        let mut pubsub = client.get_async_pubsub().await.map_err(err)?;
+        pubsub.psubscribe("rws:ch:*").await.map_err(err)?;
+        tokio::spawn(async move {
+            let mut messages = pubsub.on_message();
+            while let Some(msg) = messages.next().await {
+                let channel = msg.get_channel_name().to_owned();
+                let Some(room) = channel.strip_prefix("rws:ch:") else {
+                    continue;
+                };
+                let Ok(payload) = msg.get_payload::<String>() else {
+                    continue;
+                };
+                let event = match payload.split_at_checked(2) {
+                    Some(("c ", entry)) => parse_entry(entry).map(Event::Chat),
+                    Some(("p ", json)) => serde_json::from_str(json).ok(),
+                    _ => None,
+                };
+                match event {
+                    Some(event) => fanout.deliver(room, event),
+                    None => eprintln!("demo-chat-server: unreadable message on {channel}"),
+                }
+            }
+            eprintln!("demo-chat-server: lost the Redis subscription: exiting");
+            std::process::exit(1);
+        });
+        let members: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let refresh = (con.clone(), members.clone());
+        tokio::spawn(async move {
+            let (mut con, members) = refresh;
+            loop {
+                tokio::time::sleep(PRESENCE_REFRESH).await;
+                let list: Vec<(String, String)> = members
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|(k, r)| (k.clone(), r.clone()))
+                    .collect();
+                let expiry = now_ms() + PRESENCE_TTL_MS;
+                let mut pipe = redis::pipe();
+                for (key, room) in &list {
+                    pipe.zadd(online_key(room), key, expiry).ignore();
+                }
+                if let Err(e) = pipe.query_async::<()>(&mut con).await {
+                    eprintln!("demo-chat-server: presence refresh: {e}");
+                }
+            }
+        });
+        Ok(RedisHub {
+            con,
+            post: redis::Script::new(POST),
+            members,
+        })
+    }
+
+    pub async fn post(
+        &self,
+        room: &str,
+        chat: NewChat,
+        session: Option<(&str, SessionBlob)>,
+    ) -> Result<Chat, HubError> {
+        let json = serde_json::to_string(&chat).expect("a chat serializes");
+        let (sid, blob) = session.unwrap_or(("-", String::new()));
+        let seq: u64 = self
+            .post
+            .key(seq_key(room))
+            .key(log_key(room))
+            .key(session_key(sid))
+            .arg(json)
+            .arg(ROOM_LOG_LEN)
+            .arg(channel(room))
+            .arg(blob)
+            .arg(SESSION_TTL_S)
+            .invoke_async(&mut self.con.clone())
+            .await
+            .map_err(err)?;
+        Ok(chat.with_seq(seq))
+    }
+
+    pub async fn history(
+        &self,
+        room: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Chat>, HubError> {
+        let start = if after == 0 && limit < ROOM_LOG_LEN {
+            -(limit as isize)
+        } else {
+            0
+        };
+        let entries: Vec<String> = self
+            .con
+            .clone()
+            .lrange(log_key(room), start, -1)
+            .await
+            .map_err(err)?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| parse_entry(e))
+            .filter(|c| c.seq > after)
+            .collect())
+    }
+
+    pub async fn presence(
+        &self,
+        room: &str,
+        key: &str,
+        user: &str,
+        joined: bool,
+    ) -> Result<(), HubError> {
+        {
+            let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
+            if joined {
+                members.insert(key.to_owned(), room.to_owned());
+            } else {
+                members.remove(key);
+            }
+        }
+        let now = now_ms();
+        let online_key = online_key(room);
+        let mut pipe = redis::pipe();
+        if joined {
+            pipe.zadd(&online_key, key, now + PRESENCE_TTL_MS).ignore();
+        } else {
+            pipe.zrem(&online_key, key).ignore();
+        }
+        pipe.zrembyscore(&online_key, "-inf", now).ignore();
+        pipe.zcard(&online_key);
+        let (online,): (u64,) = pipe.query_async(&mut self.con.clone()).await.map_err(err)?;
+        let event = Event::Presence {
+            user: user.to_owned(),
+            joined,
+            online,
+        };
+        let payload = format!(
+            "p {}",
+            serde_json::to_string(&event).expect("events serialize")
+        );
+        self.con
+            .clone()
+            .publish::<_, _, ()>(channel(room), payload)
+            .await
+            .map_err(err)
+    }
+
+    pub async fn load_session(&self, sid: &str) -> Result<Option<SessionBlob>, HubError> {
+        self.con.clone().get(session_key(sid)).await.map_err(err)
+    }
+
+    pub async fn save_session(&self, sid: &str, blob: SessionBlob) -> Result<(), HubError> {
+        self.con
+            .clone()
+            .set_ex::<_, _, ()>(session_key(sid), blob, SESSION_TTL_S)
+            .await
+            .map_err(err)
+    }
+}
