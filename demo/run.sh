@@ -43,7 +43,11 @@ TARGET=${CARGO_TARGET_DIR:-target}
 # the wasm package (fat LTO, one codegen unit), which takes 10+ minutes for an axum server.
 export CARGO_PROFILE_DEMO_INHERITS=release CARGO_PROFILE_DEMO_LTO=false \
   CARGO_PROFILE_DEMO_CODEGEN_UNITS=16 CARGO_PROFILE_DEMO_OPT_LEVEL=2 CARGO_PROFILE_DEMO_PANIC=unwind
-BIN=$TARGET/demo/demo-chat-server
+# `make test` (--check) builds the server with the dev profile instead: `cargo test --workspace`
+# has compiled it and its dependencies that way already. RWS_DEMO_PROFILE chooses.
+if [ "$MODE" = check ]; then PROFILE=${RWS_DEMO_PROFILE:-dev}; else PROFILE=${RWS_DEMO_PROFILE:-demo}; fi
+export RWS_DEMO_PROFILE=$PROFILE
+if [ "$PROFILE" = dev ]; then BIN=$TARGET/debug/demo-chat-server; else BIN=$TARGET/$PROFILE/demo-chat-server; fi
 DIST=$ROOT/demo/web/dist
 
 build() {
@@ -72,8 +76,8 @@ build() {
   fi
 
   # 3. The server (incremental; shares compiled dependencies with tests/server).
-  say "server: cargo build --profile demo -p demo-chat-server"
-  cargo build --profile demo --quiet -p demo-chat-server
+  say "server: cargo build --profile $PROFILE -p demo-chat-server"
+  cargo build --profile "$PROFILE" --quiet -p demo-chat-server
 }
 
 if [ "$MODE" = check ]; then

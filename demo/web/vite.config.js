@@ -16,7 +16,9 @@ function entry(subpath) {
     throw new Error(`${manifest} is missing: build the package first (make pkg)`);
   }
   const target = JSON.parse(readFileSync(manifest, 'utf8')).exports?.[subpath];
-  const file = typeof target === 'string' ? target : (target?.import ?? target?.default);
+  // The browser's module: "module", or "import" (possibly with its own { types, default }).
+  const pick = (t) => (typeof t === 'string' || t == null ? t : t.default);
+  const file = typeof target === 'string' ? target : pick(target?.module ?? target?.import ?? target?.default);
   if (!file) throw new Error(`pkg/package.json exports no "${subpath}"`);
   return resolve(pkgDir, file);
 }
