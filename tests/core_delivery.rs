@@ -15,6 +15,7 @@ fn delivery(ack_timeout_ms: u64, ack_every_ms: u64) -> Options {
     o.delivery = Some(DeliveryOptions {
         ack_timeout_ms,
         ack_every_ms,
+        persist: false,
     });
     o
 }
@@ -432,9 +433,19 @@ mod property {
         /// The server restarts: keeping its session state, or losing it.
         Restart(bool),
         Advance(u64),
+        /// `persist`: the page reloads. Its socket dies and a new machine starts from what
+        /// was stored.
+        Reload,
     }
 
     fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            20 => base_op(),
+            1 => Just(Op::Reload),
+        ]
+    }
+
+    fn base_op() -> impl Strategy<Value = Op> {
         prop_oneof![
             4 => any::<u8>().prop_map(|b| Op::Send(b % 7 == 0)),
             3 => Just(Op::Accept),
@@ -460,8 +471,21 @@ mod property {
         confirmed: bool,
     }
 
+    /// `persist`: what the driver would have written, following the machine's changes.
+    #[derive(Default)]
+    struct Store {
+        sid: String,
+        inbound: u64,
+        next_seq: u64,
+        welcomed: bool,
+        messages: std::collections::BTreeMap<u64, Payload>,
+    }
+
     struct World {
         sim: Sim,
+        /// None: `persist` off.
+        store: Option<Store>,
+        reloads: u64,
         sessions: HashMap<String, Session>,
         /// The server's side of the current socket, and the session its hello named.
         srv: Option<(ConnId, Option<String>)>,
@@ -487,14 +511,21 @@ mod property {
     }
 
     impl World {
-        fn new() -> World {
+        fn options(persist: bool) -> Options {
             let mut o = delivery(2_000, 300);
             let r = o.reconnect.as_mut().unwrap();
             r.initial_delay_ms = 50.0;
             r.max_delay_ms = 400.0;
             o.connect_timeout_ms = 1_500;
+            o.delivery.as_mut().unwrap().persist = persist;
+            o
+        }
+
+        fn new(persist: bool) -> World {
             World {
-                sim: Sim::new(o),
+                sim: Sim::new(World::options(persist)),
+                store: persist.then(Store::default),
+                reloads: 0,
                 sessions: HashMap::new(),
                 srv: None,
                 to_server: VecDeque::new(),
@@ -535,6 +566,64 @@ mod property {
                     _ => {}
                 }
             }
+            self.write_store();
+        }
+
+        /// The driver's part: write the machine's changes to the store, in order.
+        fn write_store(&mut self) {
+            let Some(store) = self.store.as_mut() else {
+                return;
+            };
+            let m = &mut self.sim.m;
+            while let Some(change) = m.poll_persist() {
+                match change {
+                    PersistChange::Numbered(seq) => {
+                        let msg = m.unacked_message(seq).expect("a numbered message").clone();
+                        store.messages.insert(seq, msg);
+                    }
+                    PersistChange::Acked(upto) => store.messages.retain(|&s, _| s > upto),
+                    PersistChange::Removed(seq) => {
+                        store.messages.remove(&seq);
+                    }
+                    PersistChange::Reset => {
+                        store.messages = m
+                            .unacked_seqs()
+                            .into_iter()
+                            .map(|(s, p)| (s, p.clone()))
+                            .collect();
+                    }
+                }
+            }
+            store.sid = m.session_id().unwrap().to_owned();
+            store.inbound = m.inbound_seq();
+            store.next_seq = m.next_seq();
+            store.welcomed = m.welcomed();
+        }
+
+        /// The page reloads: the socket dies with it, a new machine starts from the store.
+        fn reload(&mut self) {
+            let Some(store) = self.store.as_ref() else {
+                return;
+            };
+            let restored = Restored {
+                sid: Some(store.sid.clone()),
+                inbound: store.inbound,
+                next_seq: store.next_seq,
+                welcomed: store.welcomed,
+                unacked: store
+                    .messages
+                    .iter()
+                    .map(|(s, p)| (*s, p.clone()))
+                    .collect(),
+            };
+            self.server_lost_socket();
+            self.reloads += 1;
+            let now = self.sim.now;
+            self.sim.m = Machine::new(World::options(true), 100 + self.reloads, now);
+            self.sim.m.restore(now, restored);
+            self.sim.take_commands();
+            self.sim.take_events();
+            self.sim.pump();
         }
 
         fn outcome(&mut self, msg: String, what: &'static str) {
@@ -746,6 +835,7 @@ mod property {
                     }
                 }
                 Op::Advance(ms) => self.sim.advance(ms),
+                Op::Reload => self.reload(),
             }
             self.settle();
         }
@@ -789,20 +879,41 @@ mod property {
         #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
         #[test]
-        fn every_message_is_applied_once_in_order_or_reported(ops in prop::collection::vec(op(), 1..120)) {
-            let mut w = World::new();
+        fn every_message_is_applied_once_in_order_or_reported(ops in prop::collection::vec(base_op(), 1..120)) {
+            check(World::new(false), &ops)?;
+        }
+
+        /// `persist`: the same guarantees across page reloads at any point, from a store that
+        /// follows the machine's changes.
+        #[test]
+        fn a_persisted_session_survives_reloads(ops in prop::collection::vec(op(), 1..120)) {
+            check(World::new(true), &ops)?;
+        }
+    }
+
+    fn check(mut w: World, ops: &[Op]) -> Result<(), TestCaseError> {
+        {
             w.settle();
-            for op in &ops {
+            for op in ops {
                 w.apply(op);
             }
             w.heal();
 
             // Every message the app sent has exactly one outcome, and is acked unless refused.
             for m in &w.sent {
-                let want = if m.ends_with('!') { "rejected" } else { "acked" };
+                let want = if m.ends_with('!') {
+                    "rejected"
+                } else {
+                    "acked"
+                };
                 prop_assert_eq!(w.outcomes.get(m).copied(), Some(want), "{}", m);
             }
-            let accepted: Vec<String> = w.sent.iter().filter(|m| !m.ends_with('!')).cloned().collect();
+            let accepted: Vec<String> = w
+                .sent
+                .iter()
+                .filter(|m| !m.ends_with('!'))
+                .cloned()
+                .collect();
             if w.lost_state {
                 // A server that lost its state may apply again what it had applied
                 // (PROTOCOL.md), but every message is applied.
@@ -825,5 +936,6 @@ mod property {
                 prop_assert_eq!(&w.received[0], &w.server_sent);
             }
         }
+        Ok(())
     }
 }
