@@ -304,3 +304,37 @@ describe('useWebSocket in Chromium', () => {
     await h.close();
   });
 });
+
+describe('useWebSocket with delivery (PROTOCOL.md) in Chromium', () => {
+  test('sendWithAck resolves once the server has the message, held or not; nothing is applied twice across a drop', async () => {
+    const scope = `delivery/${uniqueScope('hook-ack')}`;
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: wsUrl(scope), options: { delivery: true, reconnect: { initialDelayMs: 50, maxDelayMs: 50 } } }]);
+    // Before the Connection exists the message is held; its promise settles all the same.
+    const early = h.eval(() => window.harness.probes.a.sendWithAck('early').then(() => 'acked', (e) => e.reason));
+    await h.waitStatus('a', 'connected');
+    assert.equal(await early, 'acked');
+    await control(`/drop?scope=${encodeURIComponent(scope)}`);
+    const later = await h.eval(() =>
+      Promise.all(['m1', 'm2', 'm3'].map((m) => window.harness.probes.a.sendWithAck(m).then(() => 'acked', (e) => e.reason))),
+    );
+    assert.deepEqual(later, ['acked', 'acked', 'acked']);
+    assert.deepEqual(await received(scope), ['early', 'm1', 'm2', 'm3'], 'applied once each, in order');
+    assert.equal(await h.eval(() => window.harness.probes.a.snapshot.unackedMessages), 0);
+    assert.equal(await h.eval(() => window.harness.probes.a.snapshot.resumed), true);
+    const refused = await h.eval(() => window.harness.probes.a.sendWithAck('nack this').then(() => 'acked', (e) => [e.name, e.reason]));
+    assert.deepEqual(refused, ['DropError', 'rejected']);
+    await h.render([]);
+    await h.close();
+  });
+
+  test('sendWithAck without delivery rejects with a TypeError that says so', async () => {
+    const h = await harnessPage();
+    await h.render([{ id: 'a', url: wsUrl(uniqueScope('hook-noack')) }]);
+    const error = await h.eval(() => window.harness.probes.a.sendWithAck('x').then(() => null, (e) => [e.name, e.message]));
+    assert.equal(error[0], 'TypeError');
+    assert.match(error[1], /delivery/);
+    await h.render([]);
+    await h.close();
+  });
+});

@@ -1,284 +1,346 @@
-//! The control server: a minimal HTTP/1.1 server (one request per connection) answering
-//! JSON with CORS headers, so that browser tests can call it with fetch().
+//! The control server (axum): JSON answers with CORS headers, so that browser tests can call
+//! it with fetch().
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use resilient_ws_protocol::wire::Msg;
+use serde::Serialize;
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::state::{Fault, Recorded, Shared, Stats};
-use crate::{log, percent_decode};
+use crate::log;
+use crate::state::{DeliveryStats, Fault, Recorded, Shared, Stats};
 
-const MAX_HEAD: usize = 64 << 10;
 const MAX_BODY: usize = 64 << 20;
 const MAX_BURST: u64 = 1_000_000;
 const MAX_WAIT_MS: u64 = 60_000;
 
+const ENDPOINTS: &[&str] = &[
+    "/drop",
+    "/refuse?ms=N",
+    "/stall?ms=N",
+    "/pause",
+    "/resume",
+    "/mute",
+    "/unmute",
+    "/close?code=C&reason=R",
+    "/stats",
+    "/received",
+    "/send?data=D",
+    "/burst?n=N",
+    "/wait",
+    "/reset",
+    "/delivery/forget",
+    "/delivery/drop-after-apply?n=N",
+    "/delivery/send?data=D",
+    "/delivery/stats",
+];
+
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                tokio::spawn(handle(stream, shared.clone()));
-            }
-            Err(e) => {
-                log(format_args!("control accept failed: {e}"));
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+    if let Err(e) = axum::serve(listener, router(shared)).await {
+        log(format_args!("control server failed: {e}"));
+    }
+}
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", any(help))
+        .route("/help", any(help))
+        .route("/drop", any(drop_conns))
+        .route("/refuse", any(refuse_or_stall))
+        .route("/stall", any(refuse_or_stall))
+        .route("/pause", any(mode))
+        .route("/resume", any(mode))
+        .route("/mute", any(mode))
+        .route("/unmute", any(mode))
+        .route("/close", any(close))
+        .route("/stats", any(stats))
+        .route("/received", any(received))
+        .route("/send", any(send))
+        .route("/burst", any(burst))
+        .route("/wait", any(wait))
+        .route("/reset", any(reset))
+        .route("/delivery/forget", any(delivery_forget))
+        .route("/delivery/drop-after-apply", any(drop_after_apply))
+        .route("/delivery/send", any(delivery_send))
+        .route("/delivery/stats", any(delivery_stats))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(cors_and_log))
+        .with_state(shared)
+}
+
+type Shared_ = State<Arc<Shared>>;
+type Reply<T> = Result<Json<T>, Error>;
+
+/// An error answer: `{"error": "..."}` with its status.
+pub struct Error(StatusCode, String);
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct Body {
+            error: String,
+        }
+        (self.0, Json(Body { error: self.1 })).into_response()
+    }
+}
+
+fn bad(msg: String) -> Error {
+    Error(StatusCode::BAD_REQUEST, msg)
+}
+
+/// The query parameters, in order, percent-decoded (`+` is a space).
+struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        match Query::try_from_uri(&parts.uri) {
+            Ok(Query(pairs)) => Ok(Params(pairs)),
+            Err(e) => Err(bad(format!("bad query string: {}", e.body_text()))),
         }
     }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    query: Vec<(String, String)>,
-    /// Access-Control-Request-Headers of a preflight.
-    acr_headers: Option<String>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.query
+impl Params {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
+    /// `scope=S`; `None` without it (every scope).
     fn scope(&self) -> Option<&str> {
-        self.param("scope")
+        self.get("scope")
     }
 
-    fn number(&self, name: &str) -> Result<Option<u64>, String> {
-        match self.param(name) {
+    fn number(&self, name: &str) -> Result<Option<u64>, Error> {
+        match self.get(name) {
             None => Ok(None),
             Some(v) => v
                 .parse()
                 .map(Some)
-                .map_err(|_| format!("{name} must be a non-negative integer, got {v:?}")),
+                .map_err(|_| bad(format!("{name} must be a non-negative integer, got {v:?}"))),
         }
     }
 
-    fn required(&self, name: &str) -> Result<u64, String> {
+    fn required(&self, name: &str) -> Result<u64, Error> {
         self.number(name)?
-            .ok_or_else(|| format!("missing parameter {name}"))
+            .ok_or_else(|| bad(format!("missing parameter {name}")))
     }
-}
 
-struct Reply {
-    status: u16,
-    body: String,
-}
+    fn flag(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|b| b != "0" && b != "false")
+    }
 
-fn ok(body: String) -> Result<Reply, Reply> {
-    Ok(Reply { status: 200, body })
-}
-
-fn error(status: u16, msg: &str) -> Reply {
-    let mut body = String::from("{\"error\":");
-    json_str(&mut body, msg);
-    body.push('}');
-    Reply { status, body }
-}
-
-fn bad(msg: String) -> Reply {
-    error(400, &msg)
-}
-
-async fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
-    let req = match tokio::time::timeout(Duration::from_secs(10), read_request(&mut stream)).await {
-        Ok(Ok(req)) => req,
-        Ok(Err(msg)) => {
-            let reply = error(400, &msg);
-            let _ = write_reply(&mut stream, &reply, None).await;
-            return;
+    /// `data=D`, or the body of a POST without it.
+    fn data(&self, method: &Method, body: Bytes) -> Result<Vec<u8>, Error> {
+        match self.get("data") {
+            Some(d) => Ok(d.as_bytes().to_vec()),
+            None if method == Method::POST => Ok(body.to_vec()),
+            None => Err(bad("missing parameter data (or a POST body)".into())),
         }
-        Err(_) => return,
-    };
-    if req.method == "OPTIONS" {
-        let _ = write_reply(
-            &mut stream,
-            &Reply {
-                status: 204,
-                body: String::new(),
-            },
-            Some(req.acr_headers.as_deref().unwrap_or("*")),
-        )
-        .await;
-        return;
     }
-    let reply = if req.method != "GET" && req.method != "POST" {
-        error(405, "use GET or POST")
+
+    /// The message to send: `data` (or the POST body), binary with `binary=1`.
+    fn message(&self, method: &Method, body: Bytes) -> Result<Msg, Error> {
+        let data = self.data(method, body)?;
+        if self.flag("binary") {
+            Ok(Msg::Binary(data))
+        } else {
+            String::from_utf8(data)
+                .map(Msg::Text)
+                .map_err(|_| bad("data is not UTF-8".into()))
+        }
+    }
+}
+
+/// CORS on every answer (and preflights), GET/POST only, and a log line per request (but
+/// for successful `/stats`, `/received` and `/delivery/stats`, which tests poll).
+async fn cors_and_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let mut resp = if method == Method::OPTIONS {
+        let allowed = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("*"));
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allowed);
+        h.insert(
+            "access-control-allow-private-network",
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        resp
+    } else if method != Method::GET && method != Method::POST {
+        Error(StatusCode::METHOD_NOT_ALLOWED, "use GET or POST".into()).into_response()
     } else {
-        route(&shared, &req).await.unwrap_or_else(|e| e)
+        next.run(req).await
     };
-    if reply.status != 200 || req.path != "/stats" && req.path != "/received" {
-        let q: Vec<String> = req.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let h = resp.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let polled = ["/stats", "/received", "/delivery/stats"].contains(&uri.path());
+    if method != Method::OPTIONS && (resp.status() != StatusCode::OK || !polled) {
+        let (parts, body) = resp.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let shown = if body.len() > 200 {
+            "…".into()
+        } else {
+            String::from_utf8_lossy(&body)
+        };
         log(format_args!(
-            "control {} {}{}{} -> {} {}",
-            req.method,
-            req.path,
-            if q.is_empty() { "" } else { "?" },
-            q.join("&"),
-            reply.status,
-            if reply.body.len() > 200 {
-                "…"
-            } else {
-                &reply.body
-            }
+            "control {method} {uri} -> {} {shown}",
+            parts.status.as_u16()
         ));
+        resp = Response::from_parts(parts, axum::body::Body::from(body));
     }
-    let _ = write_reply(&mut stream, &reply, None).await;
+    resp
 }
 
-async fn route(shared: &Shared, req: &Request) -> Result<Reply, Reply> {
-    let scope = req.scope();
-    let path = req.path.trim_end_matches('/');
-    match path {
-        "" | "/help" => ok(format!(
-            "{{\"endpoints\":[\"/drop\",\"/refuse?ms=N\",\"/stall?ms=N\",\"/pause\",\"/resume\",\
-             \"/mute\",\"/unmute\",\"/close?code=C&reason=R\",\"/stats\",\"/received\",\
-             \"/send?data=D\",\"/burst?n=N\",\"/wait\",\"/reset\"],\"stats\":{}}}",
-            stats_json(&shared.stats(None))
-        )),
-        "/drop" => {
-            let n = shared.drop_conns(scope).await;
-            ok(format!("{{\"dropped\":{n}}}"))
-        }
-        "/refuse" | "/stall" => {
-            let ms = req.required("ms").map_err(bad)?;
-            let d = Duration::from_millis(ms);
-            let fault = if path == "/refuse" {
-                Fault::Refuse(d)
-            } else {
-                Fault::Stall(d)
-            };
-            shared.set_fault(scope, fault).await;
-            ok(format!("{{\"ms\":{ms}}}"))
-        }
-        "/pause" | "/resume" | "/mute" | "/unmute" => {
-            let fault = match path {
-                "/pause" => Fault::Pause(true),
-                "/resume" => Fault::Pause(false),
-                "/mute" => Fault::Mute(true),
-                _ => Fault::Mute(false),
-            };
-            let n = shared.set_fault(scope, fault).await;
-            ok(format!("{{\"connections\":{n}}}"))
-        }
-        "/close" => {
-            let code = req.number("code").map_err(bad)?.unwrap_or(1000);
-            let code = u16::try_from(code).map_err(|_| bad(format!("code {code} is not a u16")))?;
-            let reason = req.param("reason").unwrap_or("");
-            if reason.len() > 123 {
-                return Err(bad(format!(
-                    "reason is {} bytes; a close reason holds at most 123",
-                    reason.len()
-                )));
-            }
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: reason.into(),
-            };
-            let n = shared.close_conns(scope, frame).await;
-            ok(format!("{{\"closed\":{n}}}"))
-        }
-        "/stats" => ok(stats_json(&shared.stats(scope))),
-        "/received" => {
-            let (msgs, truncated) = shared.received(scope);
-            let mut body = String::from("{\"messages\":[");
-            for (i, m) in msgs.iter().enumerate() {
-                if i > 0 {
-                    body.push(',');
-                }
-                recorded_json(&mut body, m);
-            }
-            let _ = write!(
-                body,
-                "],\"count\":{},\"truncated\":{truncated}}}",
-                msgs.len()
-            );
-            ok(body)
-        }
-        "/send" => {
-            let data: Vec<u8> = match req.param("data") {
-                Some(d) => d.as_bytes().to_vec(),
-                None if req.method == "POST" => req.body.clone(),
-                None => return Err(bad("missing parameter data (or a POST body)".into())),
-            };
-            let msg = if req
-                .param("binary")
-                .is_some_and(|b| b != "0" && b != "false")
-            {
-                Message::binary(data)
-            } else {
-                let text = String::from_utf8(data).map_err(|_| bad("data is not UTF-8".into()))?;
-                Message::text(text)
-            };
-            let n = shared.send(scope, std::iter::once(msg));
-            ok(format!("{{\"sent\":{n}}}"))
-        }
-        "/burst" => {
-            let count = req.required("n").map_err(bad)?;
-            if count > MAX_BURST {
-                return Err(bad(format!("n is at most {MAX_BURST}")));
-            }
-            let n = shared.send(scope, (0..count).map(|i| Message::text(i.to_string())));
-            ok(format!("{{\"sent\":{n}}}"))
-        }
-        "/wait" => {
-            let want = |name| req.number(name).map_err(bad);
-            let (received, attempts, opened, open) = (
-                want("received")?,
-                want("attempts")?,
-                want("opened")?,
-                want("open")?,
-            );
-            let ms = want("ms")?.unwrap_or(5000).min(MAX_WAIT_MS);
-            let (stats, met) = shared
-                .wait_for(scope, Duration::from_millis(ms), |s: &Stats| {
-                    received.is_none_or(|n| s.received >= n)
-                        && attempts.is_none_or(|n| s.attempts >= n)
-                        && opened.is_none_or(|n| s.opened >= n)
-                        && open.is_none_or(|n| s.open == n)
-                })
-                .await;
-            let mut body = stats_json(&stats);
-            body.pop();
-            let _ = write!(body, ",\"ok\":{met}}}");
-            ok(body)
-        }
-        "/reset" => {
-            shared.reset(scope).await;
-            ok("{\"ok\":true}".into())
-        }
-        _ => Err(error(404, &format!("no endpoint {}", req.path))),
+async fn not_found(uri: axum::http::Uri) -> Error {
+    Error(StatusCode::NOT_FOUND, format!("no endpoint {}", uri.path()))
+}
+
+#[derive(Serialize)]
+struct Help {
+    endpoints: &'static [&'static str],
+    stats: Stats,
+}
+
+async fn help(State(shared): Shared_) -> Json<Help> {
+    Json(Help {
+        endpoints: ENDPOINTS,
+        stats: shared.stats(None),
+    })
+}
+
+#[derive(Serialize)]
+struct Dropped {
+    dropped: usize,
+}
+
+async fn drop_conns(State(shared): Shared_, q: Params) -> Json<Dropped> {
+    let dropped = shared.drop_conns(q.scope()).await;
+    Json(Dropped { dropped })
+}
+
+#[derive(Serialize)]
+struct Ms {
+    ms: u64,
+}
+
+async fn refuse_or_stall(State(shared): Shared_, uri: axum::http::Uri, q: Params) -> Reply<Ms> {
+    let ms = q.required("ms")?;
+    let d = Duration::from_millis(ms);
+    let fault = if uri.path() == "/refuse" {
+        Fault::Refuse(d)
+    } else {
+        Fault::Stall(d)
+    };
+    shared.set_fault(q.scope(), fault).await;
+    Ok(Json(Ms { ms }))
+}
+
+#[derive(Serialize)]
+struct Connections {
+    connections: usize,
+}
+
+async fn mode(State(shared): Shared_, uri: axum::http::Uri, q: Params) -> Json<Connections> {
+    let fault = match uri.path() {
+        "/pause" => Fault::Pause(true),
+        "/resume" => Fault::Pause(false),
+        "/mute" => Fault::Mute(true),
+        _ => Fault::Mute(false),
+    };
+    let connections = shared.set_fault(q.scope(), fault).await;
+    Json(Connections { connections })
+}
+
+#[derive(Serialize)]
+struct Closed {
+    closed: usize,
+}
+
+async fn close(State(shared): Shared_, q: Params) -> Reply<Closed> {
+    let code = q.number("code")?.unwrap_or(1000);
+    let code = u16::try_from(code).map_err(|_| bad(format!("code {code} is not a u16")))?;
+    let reason = q.get("reason").unwrap_or("");
+    if reason.len() > 123 {
+        return Err(bad(format!(
+            "reason is {} bytes; a close reason holds at most 123",
+            reason.len()
+        )));
     }
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    let closed = shared.close_conns(q.scope(), frame).await;
+    Ok(Json(Closed { closed }))
 }
 
-fn stats_json(s: &Stats) -> String {
-    format!(
-        "{{\"attempts\":{},\"refused\":{},\"opened\":{},\"open\":{},\"received\":{}}}",
-        s.attempts, s.refused, s.opened, s.open, s.received
-    )
+async fn stats(State(shared): Shared_, q: Params) -> Json<Stats> {
+    Json(shared.stats(q.scope()))
 }
 
-/// Text as a JSON string; binary as `{"binary":<length>,"head":"<hex of the first 16
-/// bytes>","fnv1a64":"<16 hex digits of the 64-bit FNV-1a hash of all bytes>"}`.
-fn recorded_json(out: &mut String, m: &Recorded) {
-    match m {
-        Recorded::Text(t) => json_str(out, t.as_str()),
-        Recorded::Binary(b) => {
-            let _ = write!(out, "{{\"binary\":{},\"head\":\"", b.len());
-            for byte in b.iter().take(16) {
-                let _ = write!(out, "{byte:02x}");
-            }
-            let _ = write!(out, "\",\"fnv1a64\":\"{:016x}\"}}", fnv1a64(b));
+/// A recorded message: text as a JSON string; binary as its length, the hex of its first 16
+/// bytes, and the 16 hex digits of the 64-bit FNV-1a hash of all its bytes.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RecordedJson {
+    Text(String),
+    Binary {
+        binary: usize,
+        head: String,
+        fnv1a64: String,
+    },
+}
+
+impl From<&Recorded> for RecordedJson {
+    fn from(m: &Recorded) -> Self {
+        match m {
+            Recorded::Text(t) => RecordedJson::Text(t.as_str().to_owned()),
+            Recorded::Binary(b) => RecordedJson::Binary {
+                binary: b.len(),
+                head: b
+                    .iter()
+                    .take(16)
+                    .map(|byte| format!("{byte:02x}"))
+                    .collect(),
+                fnv1a64: format!("{:016x}", fnv1a64(b)),
+            },
         }
     }
 }
@@ -289,126 +351,123 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+#[derive(Serialize)]
+struct Received {
+    messages: Vec<RecordedJson>,
+    count: usize,
+    truncated: bool,
 }
 
-async fn read_request(stream: &mut TcpStream) -> Result<Request, String> {
-    let mut buf = Vec::with_capacity(1024);
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err("request head too large".into());
-        }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("connection closed mid-request".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| "request head is not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
-    let method = first.next().unwrap_or("").to_owned();
-    let target = first.next().ok_or("malformed request line")?.to_owned();
-    let mut content_length = 0usize;
-    let mut acr_headers = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = value.parse().map_err(|_| "bad Content-Length")?;
-        } else if name.eq_ignore_ascii_case("access-control-request-headers") {
-            acr_headers = Some(value.to_owned());
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err("chunked bodies are not supported; send a Content-Length".into());
-        }
-    }
-    if content_length > MAX_BODY {
-        return Err("body too large".into());
-    }
-    let mut body = buf[head_end + 4..].to_vec();
-    while body.len() < content_length {
-        let mut chunk = vec![0u8; (content_length - body.len()).min(64 << 10)];
-        let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("connection closed mid-body".into());
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(content_length);
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let query = query
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect();
-    Ok(Request {
-        method,
-        path: percent_decode(path, false),
-        query,
-        acr_headers,
-        body,
+async fn received(State(shared): Shared_, q: Params) -> Json<Received> {
+    let (msgs, truncated) = shared.received(q.scope());
+    Json(Received {
+        count: msgs.len(),
+        messages: msgs.iter().map(RecordedJson::from).collect(),
+        truncated,
     })
 }
 
-async fn write_reply(
-    stream: &mut TcpStream,
-    reply: &Reply,
-    preflight_headers: Option<&str>,
-) -> std::io::Result<()> {
-    let reason = match reply.status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Error",
+#[derive(Serialize)]
+struct Sent {
+    sent: usize,
+}
+
+async fn send(State(shared): Shared_, method: Method, q: Params, body: Bytes) -> Reply<Sent> {
+    let msg = match q.message(&method, body)? {
+        Msg::Text(t) => Message::text(t),
+        Msg::Binary(b) => Message::binary(b),
     };
-    let mut head = format!(
-        "HTTP/1.1 {} {reason}\r\nAccess-Control-Allow-Origin: *\r\nCache-Control: no-store\r\n\
-         Connection: close\r\n",
-        reply.status
+    let sent = shared.send(q.scope(), std::iter::once(msg));
+    Ok(Json(Sent { sent }))
+}
+
+async fn burst(State(shared): Shared_, q: Params) -> Reply<Sent> {
+    let count = q.required("n")?;
+    if count > MAX_BURST {
+        return Err(bad(format!("n is at most {MAX_BURST}")));
+    }
+    let sent = shared.send(q.scope(), (0..count).map(|i| Message::text(i.to_string())));
+    Ok(Json(Sent { sent }))
+}
+
+#[derive(Serialize)]
+struct Waited {
+    #[serde(flatten)]
+    stats: Stats,
+    ok: bool,
+}
+
+async fn wait(State(shared): Shared_, q: Params) -> Reply<Waited> {
+    let (received, attempts, opened, open) = (
+        q.number("received")?,
+        q.number("attempts")?,
+        q.number("opened")?,
+        q.number("open")?,
     );
-    if let Some(allowed) = preflight_headers {
-        let _ = write!(
-            head,
-            "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n\
-             Access-Control-Allow-Headers: {allowed}\r\nAccess-Control-Allow-Private-Network: true\r\n\
-             Access-Control-Max-Age: 600\r\n"
-        );
-    }
-    if reply.status != 204 {
-        let _ = write!(
-            head,
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            reply.body.len()
-        );
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(reply.body.as_bytes()).await?;
-    stream.shutdown().await
+    let ms = q.number("ms")?.unwrap_or(5000).min(MAX_WAIT_MS);
+    let (stats, ok) = shared
+        .wait_for(q.scope(), Duration::from_millis(ms), |s: &Stats| {
+            received.is_none_or(|n| s.received >= n)
+                && attempts.is_none_or(|n| s.attempts >= n)
+                && opened.is_none_or(|n| s.opened >= n)
+                && open.is_none_or(|n| s.open == n)
+        })
+        .await;
+    Ok(Json(Waited { stats, ok }))
+}
+
+#[derive(Serialize)]
+struct Ok_ {
+    ok: bool,
+}
+
+async fn reset(State(shared): Shared_, q: Params) -> Json<Ok_> {
+    shared.reset(q.scope()).await;
+    Json(Ok_ { ok: true })
+}
+
+#[derive(Serialize)]
+struct Forgotten {
+    forgotten: usize,
+    dropped: usize,
+}
+
+async fn delivery_forget(State(shared): Shared_, q: Params) -> Json<Forgotten> {
+    let (forgotten, dropped) = shared.delivery_forget(q.scope()).await;
+    Json(Forgotten { forgotten, dropped })
+}
+
+#[derive(Serialize)]
+struct N {
+    n: u64,
+}
+
+async fn drop_after_apply(State(shared): Shared_, q: Params) -> Reply<N> {
+    let n = q.required("n")?;
+    shared.drop_after_apply(q.scope(), n);
+    Ok(Json(N { n }))
+}
+
+#[derive(Serialize)]
+struct DeliverySent {
+    sessions: usize,
+    connections: usize,
+}
+
+async fn delivery_send(
+    State(shared): Shared_,
+    method: Method,
+    q: Params,
+    body: Bytes,
+) -> Reply<DeliverySent> {
+    let msg = q.message(&method, body)?;
+    let (sessions, connections) = shared.delivery_send_all(q.scope(), &msg);
+    Ok(Json(DeliverySent {
+        sessions,
+        connections,
+    }))
+}
+
+async fn delivery_stats(State(shared): Shared_, q: Params) -> Json<DeliveryStats> {
+    Json(shared.delivery_stats(q.scope()))
 }

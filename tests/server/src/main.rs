@@ -111,30 +111,6 @@ pub fn log(args: std::fmt::Arguments) {
     eprintln!("[{t:9.3}] {args}");
 }
 
-/// Decodes %XX escapes (and `+` as a space in query strings); invalid UTF-8 is replaced.
-pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = |j: usize| bytes.get(j).and_then(|b| (*b as char).to_digit(16));
-                if let (Some(h), Some(l)) = (hex(i + 1), hex(i + 2)) {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                out.push(b'%');
-            }
-            b'+' if plus_is_space => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 struct Args {
     ws_port: u16,
     control_port: u16,

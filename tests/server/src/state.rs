@@ -5,12 +5,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use resilient_ws_protocol::server::{Incoming, MemoryStore, Server};
+use resilient_ws_protocol::wire::{encode_server, Msg};
+use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
 /// Recording stops (counting goes on) once a scope holds this many bytes of messages.
 const MAX_RECORDED_BYTES: usize = 64 << 20;
+
+/// The reason of the refusal of a delivery message whose text starts with `nack`.
+pub const NACK_REASON: &str = "refused by test server";
 
 /// What a connection task does with the messages it reads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +61,22 @@ impl Recorded {
     }
 }
 
+/// A WebSocket message as the protocol crate sees it.
+pub fn to_msg(m: &Message) -> Option<Msg> {
+    match m {
+        Message::Text(t) => Some(Msg::Text(t.as_str().to_owned())),
+        Message::Binary(b) => Some(Msg::Binary(b.to_vec())),
+        _ => None,
+    }
+}
+
+pub fn to_message(m: Msg) -> Message {
+    match m {
+        Msg::Text(t) => Message::text(t),
+        Msg::Binary(b) => Message::binary(b),
+    }
+}
+
 #[derive(Clone, Copy, Default)]
 struct Faults {
     paused: bool,
@@ -75,7 +97,7 @@ pub enum Fault {
 }
 
 /// Counters of one scope, or summed over all of them.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Serialize)]
 pub struct Stats {
     pub attempts: u64,
     pub refused: u64,
@@ -97,8 +119,49 @@ struct ScopeData {
     truncated: bool,
 }
 
+/// Delivery-protocol counters of one scope, or summed over all of them.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, Serialize)]
+pub struct DeliveryStats {
+    /// Session states kept.
+    pub sessions: u64,
+    /// New client messages applied (and recorded).
+    pub applied: u64,
+    /// Client data frames already accepted (acknowledged again, not applied).
+    pub duplicates: u64,
+    /// Client data frames beyond the next seq (ignored).
+    pub gaps: u64,
+    /// New client messages refused.
+    pub nacked: u64,
+    /// Hellos answered.
+    pub welcomes: u64,
+    /// Hellos answered with `resumed: true`.
+    pub resumed: u64,
+}
+
+/// The delivery protocol's state of one scope.
+#[derive(Default)]
+struct Delivery {
+    server: Server<MemoryStore>,
+    stats: DeliveryStats,
+    /// Drop the connection after applying this many more messages.
+    drop_after_apply: u64,
+}
+
+/// What a delivery connection does after a client data frame.
+#[derive(Default)]
+pub struct AfterData {
+    /// The frame to answer with (an ack or a nack), if any.
+    pub reply: Option<Message>,
+    /// Reset the connection now, without answering.
+    pub drop: bool,
+}
+
 struct Conn {
     scope: String,
+    /// Speaks the delivery protocol.
+    delivery: bool,
+    /// The session the connection said hello to (delivery connections).
+    sid: Option<String>,
     tx: mpsc::UnboundedSender<Cmd>,
     kill: Option<oneshot::Sender<()>>,
 }
@@ -110,6 +173,9 @@ struct State {
     conns: HashMap<u64, Conn>,
     next_id: u64,
     next_seq: u64,
+    deliveries: HashMap<String, Delivery>,
+    /// `/delivery/drop-after-apply` without a scope: counts down on any scope's applies.
+    drop_after_apply: u64,
 }
 
 impl State {
@@ -118,6 +184,51 @@ impl State {
             self.scopes.insert(scope.to_owned(), ScopeData::default());
         }
         self.scopes.get_mut(scope).expect("just inserted")
+    }
+
+    fn delivery(&mut self, scope: &str) -> &mut Delivery {
+        self.deliveries.entry(scope.to_owned()).or_default()
+    }
+
+    /// The deliveries of `scope` (all of them for `None`).
+    fn deliveries_in<'a>(
+        &'a mut self,
+        scope: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a String, &'a mut Delivery)> {
+        self.deliveries
+            .iter_mut()
+            .filter(move |(s, _)| scope.is_none_or(|want| *s == want))
+    }
+
+    /// Records a message received on a connection of `scope`.
+    fn record(&mut self, scope: &str, msg: Recorded) {
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let data = self.scope(scope);
+        data.received += 1;
+        if data.log_bytes + msg.len() > MAX_RECORDED_BYTES {
+            data.truncated = true;
+        } else if !data.truncated {
+            data.log_bytes += msg.len();
+            data.log.push((seq, msg));
+        }
+    }
+
+    /// Numbers `payload` as the next server message of session `sid` and queues it on the
+    /// session's open connections. Returns how many.
+    fn delivery_send(&mut self, scope: &str, sid: &str, payload: Msg) -> usize {
+        let Some(frame) = self.delivery(scope).server.send(sid, payload) else {
+            return 0;
+        };
+        let msg = to_message(encode_server(&frame));
+        let mut n = 0;
+        for conn in self.conns.values() {
+            if conn.scope == scope && conn.sid.as_deref() == Some(sid) {
+                let _ = conn.tx.send(Cmd::Send(msg.clone()));
+                n += 1;
+            }
+        }
+        n
     }
 
     fn mode_of(&self, scope: &str) -> Mode {
@@ -130,10 +241,14 @@ impl State {
 
     /// Ids of the open connections in `scope` (all of them for `None`).
     fn ids_in(&self, scope: Option<&str>) -> Vec<u64> {
+        self.ids_where(|c| scope.is_none_or(|s| c.scope == s))
+    }
+
+    fn ids_where(&self, pred: impl Fn(&Conn) -> bool) -> Vec<u64> {
         let mut ids: Vec<u64> = self
             .conns
             .iter()
-            .filter(|(_, c)| scope.is_none_or(|s| c.scope == s))
+            .filter(|(_, c)| pred(c))
             .map(|(id, _)| *id)
             .collect();
         ids.sort_unstable();
@@ -197,8 +312,8 @@ impl Shared {
         admission
     }
 
-    /// Registers an open connection of `scope`.
-    pub fn register(&self, scope: &str) -> Registration {
+    /// Registers an open connection of `scope` (`delivery`: it speaks the delivery protocol).
+    pub fn register(&self, scope: &str, delivery: bool) -> Registration {
         let (tx, rx) = mpsc::unbounded_channel();
         let (kill_tx, kill) = oneshot::channel();
         let mut st = self.lock();
@@ -210,6 +325,8 @@ impl Shared {
             id,
             Conn {
                 scope: scope.to_owned(),
+                delivery,
+                sid: None,
                 tx,
                 kill: Some(kill_tx),
             },
@@ -226,19 +343,153 @@ impl Shared {
 
     /// Records a message received on a connection of `scope`.
     pub fn record(&self, scope: &str, msg: Recorded) {
+        self.lock().record(scope, msg);
+        self.changed.notify_waiters();
+    }
+
+    /// Answers the hello of delivery connection `id`, which now belongs to session `sid`.
+    /// Returns the welcome and the replayed data frames.
+    pub fn delivery_hello(&self, id: u64, scope: &str, sid: &str, inbound: u64) -> Vec<Message> {
         let mut st = self.lock();
-        st.next_seq += 1;
-        let seq = st.next_seq;
-        let data = st.scope(scope);
-        data.received += 1;
-        if data.log_bytes + msg.len() > MAX_RECORDED_BYTES {
-            data.truncated = true;
-        } else if !data.truncated {
-            data.log_bytes += msg.len();
-            data.log.push((seq, msg));
+        if let Some(conn) = st.conns.get_mut(&id) {
+            conn.sid = Some(sid.to_owned());
         }
+        let d = st.delivery(scope);
+        let welcome = d.server.hello(sid, inbound);
+        d.stats.welcomes += 1;
+        d.stats.resumed += u64::from(welcome.resumed);
         drop(st);
         self.changed.notify_waiters();
+        let frames = welcome.frames.iter().map(encode_server);
+        frames.map(to_message).collect()
+    }
+
+    /// Handles a client data frame of session `sid`: a duplicate is acknowledged again, a
+    /// gap ignored; a new message starting with `nack` is refused, any other one applied:
+    /// recorded, acknowledged, and echoed to the session as server data.
+    pub fn delivery_data(&self, scope: &str, sid: &str, seq: u64, payload: Msg) -> AfterData {
+        let mut st = self.lock();
+        let global_drops = st.drop_after_apply;
+        let d = st.delivery(scope);
+        let reply = |frame| AfterData {
+            reply: Some(to_message(encode_server(&frame))),
+            drop: false,
+        };
+        let after = match d.server.receive(sid, seq) {
+            None => AfterData::default(), // forgotten: the connection is being dropped
+            Some(Incoming::Duplicate(ack)) => {
+                d.stats.duplicates += 1;
+                reply(ack)
+            }
+            Some(Incoming::Gap) => {
+                d.stats.gaps += 1;
+                AfterData::default()
+            }
+            Some(Incoming::New(p)) if matches!(&payload, Msg::Text(t) if t.starts_with("nack")) => {
+                d.stats.nacked += 1;
+                reply(d.server.reject(sid, p, NACK_REASON).expect("known session"))
+            }
+            Some(Incoming::New(p)) => {
+                d.stats.applied += 1;
+                let ack = d.server.accept(sid, p).expect("known session");
+                let drop = if d.drop_after_apply > 0 {
+                    d.drop_after_apply -= 1;
+                    true
+                } else if global_drops > 0 {
+                    st.drop_after_apply -= 1;
+                    true
+                } else {
+                    false
+                };
+                let recorded = match &payload {
+                    Msg::Text(t) => Recorded::Text(t.as_str().into()),
+                    Msg::Binary(b) => Recorded::Binary(b.clone().into()),
+                };
+                st.record(scope, recorded);
+                st.delivery_send(scope, sid, payload);
+                if drop {
+                    AfterData {
+                        reply: None,
+                        drop: true,
+                    }
+                } else {
+                    reply(ack)
+                }
+            }
+        };
+        drop(st);
+        self.changed.notify_waiters();
+        after
+    }
+
+    /// The client of session `sid` acknowledged server data up to `upto`.
+    pub fn delivery_ack(&self, scope: &str, sid: &str, upto: u64) {
+        self.lock().delivery(scope).server.ack(sid, upto);
+    }
+
+    /// Sends `payload` as server data to every session of `scope` (of every scope for
+    /// `None`). Returns (sessions, open connections it was written to).
+    pub fn delivery_send_all(&self, scope: Option<&str>, payload: &Msg) -> (usize, usize) {
+        let mut st = self.lock();
+        let targets: Vec<(String, String)> = st
+            .deliveries_in(scope)
+            .flat_map(|(s, d)| {
+                let sids = d.server.store().sids();
+                sids.map(|sid| (s.clone(), sid.to_owned()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let conns = targets
+            .iter()
+            .map(|(s, sid)| st.delivery_send(s, sid, payload.clone()))
+            .sum();
+        (targets.len(), conns)
+    }
+
+    /// Forgets every session state of `scope` (of every scope for `None`), then drops the
+    /// scope's connections (every delivery connection for `None`). Returns (sessions
+    /// forgotten, connections dropped).
+    pub async fn delivery_forget(&self, scope: Option<&str>) -> (usize, usize) {
+        let forgotten = {
+            let mut st = self.lock();
+            st.deliveries_in(scope)
+                .map(|(_, d)| {
+                    let n = d.server.store().len();
+                    d.server.store_mut().clear();
+                    n
+                })
+                .sum()
+        };
+        let dropped = self
+            .kill_where(|c| c.delivery && scope.is_none_or(|s| c.scope == s))
+            .await;
+        (forgotten, dropped)
+    }
+
+    /// Drops a connection right after each of the next `n` applied messages of `scope` (of
+    /// any scope for `None`).
+    pub fn drop_after_apply(&self, scope: Option<&str>, n: u64) {
+        let mut st = self.lock();
+        match scope {
+            Some(s) => st.delivery(s).drop_after_apply = n,
+            None => st.drop_after_apply = n,
+        }
+    }
+
+    pub fn delivery_stats(&self, scope: Option<&str>) -> DeliveryStats {
+        let mut st = self.lock();
+        let mut out = DeliveryStats::default();
+        for (_, d) in st.deliveries_in(scope) {
+            let s = &d.stats;
+            out.sessions += d.server.store().len() as u64;
+            out.applied += s.applied;
+            out.duplicates += s.duplicates;
+            out.gaps += s.gaps;
+            out.nacked += s.nacked;
+            out.welcomes += s.welcomes;
+            out.resumed += s.resumed;
+        }
+        out
     }
 
     /// Sets or clears a fault. With a scope, only that scope's fault changes. Without one,
@@ -294,11 +545,19 @@ impl Shared {
         let _ = tokio::time::timeout(Duration::from_secs(1), all).await;
     }
 
-    /// Clears faults, counters and recorded messages of `scope` (of everything for `None`).
-    /// Open connections stay open.
+    /// Clears faults, counters and recorded messages of `scope` (of everything for `None`),
+    /// delivery counters and `drop-after-apply` included. Open connections stay open, and
+    /// delivery sessions are kept.
     pub async fn reset(&self, scope: Option<&str>) {
         let acks = {
             let mut st = self.lock();
+            if scope.is_none() {
+                st.drop_after_apply = 0;
+            }
+            for (_, d) in st.deliveries_in(scope) {
+                d.stats = DeliveryStats::default();
+                d.drop_after_apply = 0;
+            }
             match scope {
                 Some(s) => {
                     st.scopes.remove(s);
@@ -317,9 +576,14 @@ impl Shared {
     /// Drops every open connection of `scope` without a close frame (the sockets are reset).
     /// Returns how many, once they are gone.
     pub async fn drop_conns(&self, scope: Option<&str>) -> usize {
+        self.kill_where(|c| scope.is_none_or(|s| c.scope == s))
+            .await
+    }
+
+    async fn kill_where(&self, pred: impl Fn(&Conn) -> bool) -> usize {
         let ids = {
             let mut st = self.lock();
-            let ids = st.ids_in(scope);
+            let ids = st.ids_where(pred);
             for id in &ids {
                 if let Some(kill) = st.conns.get_mut(id).and_then(|c| c.kill.take()) {
                     let _ = kill.send(());

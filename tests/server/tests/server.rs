@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::HeaderMap;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -57,27 +60,40 @@ impl Server {
         }
     }
 
-    /// An HTTP request to the control server: (status, head, body).
-    async fn http(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
+    /// An HTTP request to the control server (by hyper's client, as a browser's preflight
+    /// would: with Origin and Access-Control-Request-Headers): (status, headers, body).
+    async fn http(&self, method: &str, path: &str, body: &str) -> (u16, HeaderMap, String) {
         let addr = self.control.strip_prefix("http://").expect("http url");
-        let mut stream = TcpStream::connect(addr).await.expect("connect control");
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://127.0.0.1:1\r\n\
-             Access-Control-Request-Headers: content-type\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        stream
-            .write_all(req.as_bytes())
+        let stream = TcpStream::connect(addr).await.expect("connect control");
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("send request");
-        let mut resp = String::new();
-        tokio::time::timeout(STEP, stream.read_to_string(&mut resp))
-            .await
-            .expect("control answers in time")
-            .expect("read response");
-        let (head, body) = resp.split_once("\r\n\r\n").expect("a response head");
-        let status = head[9..12].parse().expect("a status code");
-        (status, head.to_owned(), body.to_owned())
+            .expect("HTTP handshake");
+        tokio::spawn(conn);
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", addr)
+            .header("origin", "http://127.0.0.1:1")
+            .header("access-control-request-headers", "content-type")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .expect("a request");
+        let resp = tokio::time::timeout(STEP, async {
+            let resp = sender.send_request(req).await.expect("a response");
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .expect("the body")
+                .to_bytes();
+            (
+                status,
+                headers,
+                String::from_utf8(body.to_vec()).expect("UTF-8"),
+            )
+        });
+        resp.await.expect("control answers in time")
     }
 
     /// GET path, expecting 200; returns the body.
@@ -576,21 +592,16 @@ async fn control_speaks_cors_and_reports_errors() {
     let server = Server::start();
     let (status, head, body) = server.http("GET", "/stats?scope=x", "").await;
     assert_eq!(status, 200);
-    assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
-    assert!(head.contains("Content-Type: application/json"), "{head}");
+    assert_eq!(head["access-control-allow-origin"], "*");
+    assert_eq!(head["content-type"], "application/json");
     assert_eq!(body, stats(0, 0, 0, 0, 0));
 
     let (status, head, body) = server.http("OPTIONS", "/pause?scope=x", "").await;
     assert_eq!(status, 204);
-    assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
-    assert!(
-        head.contains("Access-Control-Allow-Methods: GET, POST, OPTIONS"),
-        "{head}"
-    );
-    assert!(
-        head.contains("Access-Control-Allow-Headers: content-type"),
-        "{head}"
-    );
+    assert_eq!(head["access-control-allow-origin"], "*");
+    assert_eq!(head["access-control-allow-methods"], "GET, POST, OPTIONS");
+    assert_eq!(head["access-control-allow-headers"], "content-type");
+    assert_eq!(head["access-control-allow-private-network"], "true");
     assert_eq!(body, "");
 
     for (path, want) in [
@@ -600,10 +611,13 @@ async fn control_speaks_cors_and_reports_errors() {
         ("/burst?n=x", 400),
         ("/close?code=70000", 400),
         ("/send", 400),
+        ("/delivery/drop-after-apply", 400),
+        ("/delivery/send", 400),
     ] {
         let (status, head, body) = server.http("GET", path, "").await;
         assert_eq!(status, want, "{path}: {body}");
-        assert!(head.contains("Access-Control-Allow-Origin: *"), "{head}");
+        assert_eq!(head["access-control-allow-origin"], "*", "{path}");
+        assert_eq!(head["content-type"], "application/json", "{path}");
         assert!(body.starts_with("{\"error\":\""), "{body}");
     }
     let (status, _, _) = server.http("DELETE", "/reset", "").await;
