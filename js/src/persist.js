@@ -63,6 +63,8 @@ export class Persister {
     /** @type {Promise<boolean>} */
     this.last = Promise.resolve(false);
     this.restoring = true;
+    this.closed = false;
+    this.unlock = () => {};
     /** @type {(v?: unknown) => void} */
     let restoredDone = () => {};
     this.restored = new Promise((resolve) => (restoredDone = resolve));
@@ -79,6 +81,7 @@ export class Persister {
   async read(name) {
     try {
       if (typeof indexedDB === 'undefined' || indexedDB === null) throw new Error('IndexedDB is unavailable here');
+      await this.lock(name);
       const db = await openDb(name);
       const tx = db.transaction([MESSAGES, META], 'readonly');
       const messages = tx.objectStore(MESSAGES);
@@ -103,6 +106,30 @@ export class Persister {
       warnOnce(errorText(e));
       return null;
     }
+  }
+
+  /**
+   * One Connection per name at a time (in any tab of the origin): a Web Lock named after it,
+   * held until close(). Without the Web Locks API, nothing is checked.
+   * @param {string} name
+   */
+  async lock(name) {
+    const locks = typeof navigator === 'undefined' ? undefined : navigator.locks;
+    if (!locks) return;
+    /** @type {(v?: unknown) => void} */
+    let release = () => {};
+    this.unlock = () => release();
+    const held = new Promise((resolve) => (release = resolve));
+    const got = await new Promise((resolve, reject) => {
+      locks
+        .request(`resilient-ws:persist:${name}`, { ifAvailable: true }, (lock) => {
+          resolve(lock !== null);
+          return lock === null ? undefined : held;
+        })
+        .catch(reject);
+    });
+    if (!got) throw new Error(`another Connection (in this or another tab) already uses persist name "${name}"`);
+    if (this.closed) release();
   }
 
   /** The restore is written (or there is nothing to write): persisted() can count. */
@@ -179,7 +206,9 @@ export class Persister {
   }
 
   close() {
+    this.closed = true;
     this.db?.close();
     this.db = null;
+    this.unlock();
   }
 }

@@ -244,3 +244,29 @@ describe('persist in Chromium', () => {
     }
   });
 });
+
+test('a second Connection with the same persist name (another tab) runs without persist, with a warning; after free() the name is free again', async () => {
+  const srv = await startServer();
+  const context = await browser.newContext(); // two tabs of one origin: one storage, one lock manager
+  const a = await openPage(context, `${site.url}/package.json`);
+  const b = await openPage(context, `${site.url}/package.json`);
+  try {
+    const name = `twice-${Date.now()}`;
+    await connect(a.page, srv.url, { name });
+    assert.equal(await sendAll(a.page, ['a1']), true);
+    await connect(b.page, srv.url, { name });
+    assert.equal(await sendAll(b.page, ['b1']), false, 'the second one persists nothing');
+    const warnings = await b.page.evaluate(() => window.warnings);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /already uses persist name/);
+    await waitFor(() => srv.applied.length >= 2, { what: 'both messages' });
+    assert.deepEqual([...srv.applied].sort(), ['a1', 'b1']);
+    await a.page.evaluate(() => window.conn.free());
+    await b.page.evaluate(() => window.conn.free());
+    await connect(b.page, srv.url, { name });
+    assert.equal(await sendAll(b.page, ['b2']), true, 'free() released the name');
+  } finally {
+    await context.close();
+    await srv.close();
+  }
+});
