@@ -142,7 +142,7 @@ export function ws_url(url) {
  * @type {Record<string, string>}
  */
 const KNOWN = {
-  '': 'protocols reconnect connectTimeoutMs shouldReconnect heartbeat outbox delivery persist onOpen onClose onMessage onError onReconnectStop onDrop onStatus onAck onResync',
+  '': 'protocols reconnect connectTimeoutMs shouldReconnect heartbeat outbox delivery persist tabs onOpen onClose onMessage onError onReconnectStop onDrop onStatus onAck onResync',
   reconnect: 'initialDelayMs maxDelayMs factor jitter maxAttempts minUptimeMs',
   heartbeat: 'intervalMs timeoutMs message pongMessage',
   outbox: 'maxMessages maxBytes overflow highWaterMark',
@@ -376,6 +376,9 @@ export function readOptions(options) {
     nums[18] = millis(g, 'persist.', 'maxAgeMs');
     if (d === undefined || d === false) throw new TypeError('invalid option persist: needs delivery on ({ delivery: true, persist: { name } })');
   }
+  // tabs "shared" is js/src/tabs.ts's; here (a browser without Web Locks or BroadcastChannel) it is only checked.
+  if (o.tabs !== undefined && o.tabs !== 'shared' && o.tabs !== 'own') throw rangeError('tabs', 'must be "shared" or "own"', o.tabs);
+  if (o.tabs === 'shared' && persistName === undefined) throw new TypeError('invalid option tabs: "shared" needs persist: { name } (and delivery)');
 
   for (const name of CALLBACKS) {
     const f = o[name];

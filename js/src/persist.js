@@ -11,6 +11,21 @@
 const VERSION = 1;
 const MESSAGES = 'messages';
 const META = 'meta';
+/** tabs "shared": per follower tab, the last of its messages stored (key: tab id, value: its number). */
+const TABS = 'tabs';
+
+/**
+ * tabs "shared" (js/src/tabs.ts) talks to this module through two well-known globals, since
+ * this file is loaded as the wasm driver's snippet and tabs.ts cannot import that instance:
+ * - LEADERS: Map name → callback. The leader tab holds the name's lock itself (no second lock
+ *   is taken here), and hears what the store says each follower tab already had stored.
+ * - TAG: { from, id } while the leader hands a follower's message to its Connection: stored
+ *   with it, in the same transaction, so that a new leader knows it was stored.
+ */
+const LEADERS = Symbol.for('resilient-ws.tabs-leaders');
+const TAG = Symbol.for('resilient-ws.tabs-tag');
+/** @returns {Map<string, (seen: Record<string, number>) => void> | undefined} */
+const leaders = () => /** @type {any} */ (globalThis)[LEADERS];
 
 let warned = false;
 /** @param {string} why */
@@ -41,6 +56,7 @@ function openDb(name) {
     const db = req.result;
     if (!db.objectStoreNames.contains(MESSAGES)) db.createObjectStore(MESSAGES);
     if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
+    if (!db.objectStoreNames.contains(TABS)) db.createObjectStore(TABS);
   };
   req.onblocked = () => warnOnce('the database is blocked by an older version open elsewhere');
   return request(req);
@@ -81,15 +97,20 @@ export class Persister {
   async read(name) {
     try {
       if (typeof indexedDB === 'undefined' || indexedDB === null) throw new Error('IndexedDB is unavailable here');
-      await this.lock(name);
+      const leader = leaders()?.get(name);
+      if (!leader) await this.lock(name);
       const db = await openDb(name);
-      const tx = db.transaction([MESSAGES, META], 'readonly');
+      const tx = db.transaction([MESSAGES, META, TABS], 'readonly');
       const messages = tx.objectStore(MESSAGES);
-      const [meta, keys, values] = await Promise.all([
+      const tabs = tx.objectStore(TABS);
+      const [meta, keys, values, tabIds, tabSeen] = await Promise.all([
         request(tx.objectStore(META).get('session')),
         request(messages.getAllKeys()),
         request(messages.getAll()),
+        request(tabs.getAllKeys()),
+        request(tabs.getAll()),
       ]);
+      leader?.(Object.fromEntries(tabIds.map((k, i) => [String(k), Number(tabSeen[i])])));
       this.db = db;
       this.last = Promise.resolve(true);
       const m = meta ?? {};
@@ -104,6 +125,7 @@ export class Persister {
       ];
     } catch (e) {
       warnOnce(errorText(e));
+      leaders()?.get(name)?.({});
       return null;
     }
   }
@@ -144,7 +166,9 @@ export class Persister {
    * @param {number} at
    */
   put(seq, data, at) {
+    const tag = /** @type {{ from: string, id: number } | undefined} */ (/** @type {any} */ (globalThis)[TAG]);
     this.ops.push((tx) => tx.objectStore(MESSAGES).put({ d: data, t: at }, seq));
+    if (tag) this.ops.push((tx) => tx.objectStore(TABS).put(tag.id, tag.from));
   }
 
   /** @param {number} upto every message with seq ≤ upto, in one call */
@@ -178,7 +202,7 @@ export class Persister {
     const db = this.db;
     if (db === null || ops.length === 0) return;
     try {
-      const tx = db.transaction([MESSAGES, META], 'readwrite');
+      const tx = db.transaction([MESSAGES, META, TABS], 'readwrite');
       for (const op of ops) op(tx);
       this.last = new Promise((resolve) => {
         tx.oncomplete = () => resolve(true);

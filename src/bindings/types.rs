@@ -121,6 +121,8 @@ export interface ConnectionOptions {
   delivery?: DeliveryOptions | boolean;
   /** Keep the outbox and the session in IndexedDB under this name, across reloads (needs delivery). */
   persist?: PersistOptions;
+  /** "shared": one socket per origin and persist.name, shared by every tab (needs persist); "own" (default): each its own. */
+  tabs?: "shared" | "own";
   /** Delivery: the server acknowledged this message. */
   onAck?: (data: string | ArrayBuffer | ArrayBufferView) => void;
   /** Delivery: the server lost this session (continuity is lost): refetch the app's state. */
