@@ -28,7 +28,14 @@ type Wire =
   | { t: 'msg'; message: LastMessage }
   | { t: 'snap'; snapshot: Snapshot }
   | { t: 'close'; code?: number; reason?: string }
-  | { t: 'reconnect' };
+  | { t: 'reconnect' }
+  | { t: 'ping' }
+  | { t: 'pong' };
+
+/** A follower pings the leader this often… */
+const PING_MS = 250;
+/** …and takes the lock over (steals it) when nothing answered for this long (plus up to half of it at random, so that one follower goes first). */
+const SILENT_MS = 700;
 
 let warned = false;
 
@@ -78,6 +85,9 @@ export class TabsConnection {
   #freed = false;
   readonly #onHide = (): void => this.#leave();
   readonly #onShow = (): void => this.#join();
+  /** Follower: when the leader was last heard (a pong, a message, a snapshot). */
+  #heard = Date.now();
+  #pinger: ReturnType<typeof setInterval> | undefined;
 
   constructor(url: unknown, options: ConnectionOptions) {
     this.#url = url;
@@ -95,6 +105,15 @@ export class TabsConnection {
     document.addEventListener('freeze', this.#onHide);
     document.addEventListener('resume', this.#onShow);
     this.#join();
+    // A frozen or hung leader keeps its lock: a follower that hears nothing takes it over.
+    this.#pinger = setInterval(() => this.#watch(), PING_MS);
+  }
+
+  #watch(): void {
+    if (this.#inner || this.#freed || !this.#stepDown) return;
+    const silent = Date.now() - this.#heard;
+    if (silent > SILENT_MS * (1 + Math.random() / 2)) this.#join(true);
+    else this.#post({ t: 'ping' });
   }
 
   /** Whether this tab holds the connection. */
@@ -168,23 +187,35 @@ export class TabsConnection {
     removeEventListener('pageshow', this.#onShow);
     document.removeEventListener('freeze', this.#onHide);
     document.removeEventListener('resume', this.#onShow);
+    clearInterval(this.#pinger);
   }
 
   #post(m: Wire): void {
     if (!this.#freed) this.#channel.postMessage(m);
   }
 
-  /** Queues for the lock; leads once it is granted, until #leave. */
-  #join(): void {
-    if (this.#freed || this.#stepDown) return;
+  /**
+   * Queues for the lock; leads once it is granted, until #leave. `steal`: take it from a
+   * leader that stopped answering (it steps down when it runs again: its request rejects).
+   */
+  #join(steal = false): void {
+    if (this.#freed || (this.#stepDown && !steal)) return;
     let stepDown!: () => void;
     const held = new Promise<void>((resolve) => (stepDown = resolve));
     this.#stepDown = stepDown;
-    void navigator.locks.request(`resilient-ws:persist:${this.#name}`, () => {
-      if (this.#stepDown !== stepDown) return undefined; // left before it was granted
-      this.#lead();
-      return held;
-    });
+    this.#heard = Date.now();
+    navigator.locks
+      .request(`resilient-ws:persist:${this.#name}`, steal ? { steal: true } : {}, () => {
+        if (this.#stepDown !== stepDown) return undefined; // left (or re-queued) before it was granted
+        this.#lead();
+        return held;
+      })
+      .catch(() => {
+        // Stolen: another tab leads now. Step down, and queue again as a follower.
+        if (this.#stepDown !== stepDown) return;
+        this.#leave();
+        this.#join();
+      });
   }
 
   #lead(): void {
@@ -229,7 +260,13 @@ export class TabsConnection {
 
   #receive(m: Wire): void {
     const inner = this.#inner;
+    if (!inner && m.t !== 'send' && m.t !== 'ping' && m.t !== 'close' && m.t !== 'reconnect') this.#heard = Date.now();
     switch (m.t) {
+      case 'ping':
+        if (inner) this.#post({ t: 'pong' });
+        return;
+      case 'pong':
+        return;
       case 'send': {
         // In order and once per tab; before the store is read, nothing (all is sent again then).
         const accepted = this.#accepted;
