@@ -140,10 +140,11 @@ export class TabsConnection {
 
   /** In order through the leader: "sent"/"queued"/"dropped" from the leader's Connection, "queued" from a follower. */
   sendMessage(data: SendData): SendResult {
-    if (this.#inner) return this.#inner.sendMessage(data);
+    if (this.#inner && this.#accepted !== null) return this.#inner.sendMessage(data);
     const item = { id: this.#nextId++, data: typeof data === 'string' ? data : copy(data) };
     this.#pending.push(item);
-    this.#post({ t: 'send', from: this.#tab, ...item });
+    // A leader that has not read the store yet hands its own messages over once it has, in order.
+    if (!this.#inner) this.#post({ t: 'send', from: this.#tab, ...item });
     return 'queued' as SendResult;
   }
 
@@ -155,13 +156,13 @@ export class TabsConnection {
 
   /** Resolves true once every message this tab sent so far is durable in the shared store. */
   persisted(): Promise<boolean> {
-    if (this.#inner) return this.#inner.persisted();
+    if (this.#inner && this.#accepted !== null) return this.#inner.persisted();
     if (this.#pending.length === 0) return Promise.resolve(true);
     const last = this.#pending[this.#pending.length - 1].id;
     return new Promise((resolve) => {
       const check = (): void => {
-        if (this.#pending.length === 0 || this.#pending[0].id > last) resolve(true);
-        else this.#waiters.push(check);
+        if (this.#pending.length > 0 && this.#pending[0].id <= last) this.#waiters.push(check);
+        else resolve(this.#inner ? this.#inner.persisted() : true);
       };
       check();
     });
