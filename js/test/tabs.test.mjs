@@ -182,3 +182,33 @@ describe('tabs "shared" in Chromium', () => {
     }
   });
 });
+
+test('without Web Locks, tabs "shared" warns once and each tab has its own connection', async () => {
+  const srv = await startServer();
+  const context = await browser.newContext();
+  try {
+    const t = await openPage(context, `${site.url}/package.json`);
+    const r = await t.page.evaluate(async (url) => {
+      Object.defineProperty(navigator, 'locks', { value: undefined });
+      const warnings = [];
+      console.warn = (...a) => warnings.push(a.join(' '));
+      const { init, Connection } = await import('/index.js');
+      await init();
+      const options = { delivery: true, persist: { name: 'fallback' }, tabs: 'shared' };
+      const a = new Connection(url, options);
+      const b = new Connection(url, options);
+      a.sendMessage('a0');
+      b.sendMessage('b0');
+      return { warnings, leader: [a.leader, b.leader] };
+    }, srv.url);
+    assert.deepEqual(r.leader, [undefined, undefined], 'plain Connections');
+    assert.equal(r.warnings.length, 1, JSON.stringify(r.warnings));
+    assert.match(r.warnings[0], /tabs "shared" needs Web Locks and BroadcastChannel/);
+    await waitFor(() => srv.applied.length >= 2, { what: 'both sent' });
+    assert.equal(srv.connections(), 2, 'one socket each');
+    assert.deepEqual([...srv.applied].sort(), ['a0', 'b0']);
+  } finally {
+    await context.close();
+    await srv.close();
+  }
+});
