@@ -390,6 +390,133 @@ fn unacknowledged_messages_count_against_the_outbox_and_are_never_evicted() {
     assert_eq!(full.queued_messages, 2);
 }
 
+/// `persist` on: the same options with the machine logging what a store must follow.
+fn persisted(ack_timeout_ms: u64, ack_every_ms: u64) -> Options {
+    let mut o = delivery(ack_timeout_ms, ack_every_ms);
+    o.delivery.as_mut().unwrap().persist = true;
+    o
+}
+
+fn changes(sim: &mut Sim) -> Vec<PersistChange> {
+    std::iter::from_fn(|| sim.m.poll_persist()).collect()
+}
+
+#[test]
+fn with_persist_a_message_is_numbered_when_sent_and_every_change_is_logged() {
+    let mut sim = Sim::new(persisted(10_000, 1_000));
+    assert_eq!(sim.send_text("early"), Ok(SendOutcome::Queued));
+    assert_eq!(changes(&mut sim), vec![PersistChange::Numbered(1)]);
+    assert_eq!(sim.m.unacked_message(1), Some(&text("early")));
+    assert_eq!((sim.m.queued_messages(), sim.m.unacked_messages()), (0, 1));
+    connect(&mut sim);
+    assert!(frames(&mut sim).contains(&(1, data(1, "early"))));
+    sim.send_text("b").unwrap();
+    sim.send_text("c").unwrap();
+    server(
+        &mut sim,
+        SF::Nack {
+            seq: 3,
+            error: "no".into(),
+        },
+    );
+    server(&mut sim, SF::Ack { upto: 2 });
+    assert_eq!(
+        changes(&mut sim),
+        vec![
+            PersistChange::Numbered(2),
+            PersistChange::Numbered(3),
+            PersistChange::Removed(3),
+            PersistChange::Acked(2),
+        ]
+    );
+    assert_eq!(sim.m.next_seq(), 4);
+    // Continuity lost: everything renumbered, the store rewritten.
+    sim.send_text("d").unwrap();
+    sim.server_close(1006);
+    sim.advance(1_000);
+    sim.open();
+    welcome(&mut sim, 0, false);
+    assert_eq!(changes(&mut sim), vec![PersistChange::Reset]);
+    assert_eq!(sim.m.unacked_seqs(), vec![(1, &text("d"))]);
+
+    let mut o = persisted(10_000, 1_000);
+    o.outbox.max_messages = 1;
+    o.outbox.overflow = Overflow::DropOldest;
+    let mut sim = Sim::new(o);
+    sim.send_text("a").unwrap();
+    assert_eq!(sim.send_text("b"), Ok(SendOutcome::Dropped));
+    assert_eq!(
+        sim.take_events(),
+        vec![Event::Dropped {
+            payload: text("b"),
+            reason: DropReason::Full
+        }],
+        "nothing numbered is evicted: the new message is dropped"
+    );
+}
+
+#[test]
+fn a_restored_session_resumes_with_its_id_and_numbers_and_what_was_sent_meanwhile_follows() {
+    let mut sim = Sim::new(persisted(10_000, 1_000));
+    sim.send_text("meanwhile").unwrap();
+    changes(&mut sim);
+    let now = sim.now;
+    sim.m.restore(
+        now,
+        Restored {
+            sid: Some("stored".into()),
+            inbound: 7,
+            next_seq: 12,
+            welcomed: true,
+            unacked: vec![(10, text("x")), (11, text("y"))],
+        },
+    );
+    assert_eq!(changes(&mut sim), vec![PersistChange::Numbered(12)]);
+    sim.open();
+    assert_eq!(
+        frames(&mut sim),
+        vec![(
+            1,
+            CF::Hello {
+                sid: "stored".into(),
+                inbound: 7
+            }
+        )]
+    );
+    welcome(&mut sim, 10, true);
+    assert_eq!(
+        frames(&mut sim),
+        vec![
+            (1, CF::Ack { upto: 7 }),
+            (1, data(11, "y")),
+            (1, data(12, "meanwhile"))
+        ],
+        "the server had 10: the rest follows, in order"
+    );
+    assert_eq!(sim.take_events().first(), Some(&Event::Acked(text("x"))));
+
+    // No stored id (a first start, or expired entries): a fresh session numbered from 1.
+    let mut sim = Sim::new(persisted(10_000, 1_000));
+    sim.send_text("new").unwrap();
+    let now = sim.now;
+    sim.m.restore(
+        now,
+        Restored {
+            sid: None,
+            inbound: 3,
+            next_seq: 9,
+            welcomed: true,
+            unacked: vec![(8, text("kept"))],
+        },
+    );
+    assert_eq!(changes(&mut sim), vec![PersistChange::Reset]);
+    assert_eq!(
+        sim.m.unacked_seqs(),
+        vec![(1, &text("kept")), (2, &text("new"))]
+    );
+    assert_eq!((sim.m.inbound_seq(), sim.m.welcomed()), (0, false));
+}
+
 #[test]
 fn delivery_options_are_validated() {
     let mut o = delivery(0, 1_000);

@@ -3,36 +3,10 @@
 // Every case counts at the server: every message applied exactly once, in order.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { WebSocketServer } from 'ws';
-import { DeliveryServer } from '../../pkg/server.js';
+import { startDeliveryServer } from '../test-support/delivery-server.mjs';
 import { PKG, launchBrowser, openPage, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
 
-/** A DeliveryServer that takes `applyMs` per message; `applied` lists the texts in order. */
-async function startServer(applyMs = 0) {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  const applied = [];
-  const sids = new Set();
-  const server = new DeliveryServer({
-    onMessage: async (data) => {
-      applied.push(typeof data === 'string' ? data : `bytes:${Array.from(data).join(',')}`);
-      if (applyMs) await sleep(applyMs);
-    },
-    onSession: (info) => sids.add(info.sid),
-    onError: () => {},
-  });
-  server.attach(wss);
-  return {
-    url: `ws://127.0.0.1:${wss.address().port}/persist`,
-    applied,
-    sids,
-    close: async () => {
-      for (const c of wss.clients) c.terminate();
-      await new Promise((r) => wss.close(r));
-    },
-  };
-}
+const startServer = (applyMs = 0) => startDeliveryServer('persist', applyMs);
 
 let browser;
 let site;

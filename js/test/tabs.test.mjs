@@ -3,40 +3,10 @@
 // the server: every message exactly once, in each tab's order.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { WebSocketServer } from 'ws';
-import { DeliveryServer } from '../../pkg/server.js';
+import { startDeliveryServer } from '../test-support/delivery-server.mjs';
 import { PKG, launchBrowser, openPage, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
 
-async function startServer(applyMs = 0) {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await once(wss, 'listening');
-  const applied = [];
-  const sids = new Set();
-  let connections = 0;
-  wss.on('connection', () => connections++);
-  const server = new DeliveryServer({
-    onMessage: async (data) => {
-      applied.push(String(data));
-      if (applyMs) await sleep(applyMs);
-    },
-    onSession: (info) => sids.add(info.sid),
-    onError: () => {},
-  });
-  server.attach(wss);
-  return {
-    url: `ws://127.0.0.1:${wss.address().port}/tabs`,
-    server,
-    applied,
-    sids,
-    open: () => wss.clients.size,
-    connections: () => connections,
-    close: async () => {
-      for (const c of wss.clients) c.terminate();
-      await new Promise((r) => wss.close(r));
-    },
-  };
-}
+const startServer = (applyMs = 0) => startDeliveryServer('tabs', applyMs);
 
 let browser;
 let site;

@@ -259,20 +259,12 @@ impl<M: Message> Session<M> {
 
     /// Numbers `msg` (which the caller has [held](Message::hold)), keeps it until it is
     /// acknowledged, and returns its wire frame for the current socket.
+    /// Only while nothing waits to be resent (the numbered messages are the oldest).
     pub(super) fn number(&mut self, now: Millis, msg: M, len: usize) -> M {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let frame = M::encode(ClientFrame::Data { seq, payload: &msg });
-        self.unacked.push_back(Unacked {
-            msg,
-            len,
-            seq,
-            sent_at: now,
-        });
-        self.unacked_bytes += len;
-        self.sent += 1;
-        self.record(PersistChange::Numbered(seq));
-        frame
+        debug_assert!(!self.has_resend());
+        self.enqueue(now, msg, len);
+        self.resend_next(now)
+            .expect("the message just numbered is the next to send")
     }
 
     /// When the oldest message in flight on the current socket was handed to it.
