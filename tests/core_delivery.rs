@@ -15,6 +15,7 @@ fn delivery(ack_timeout_ms: u64, ack_every_ms: u64) -> Options {
     o.delivery = Some(DeliveryOptions {
         ack_timeout_ms,
         ack_every_ms,
+        persist: false,
     });
     o
 }
@@ -389,6 +390,133 @@ fn unacknowledged_messages_count_against_the_outbox_and_are_never_evicted() {
     assert_eq!(full.queued_messages, 2);
 }
 
+/// `persist` on: the same options with the machine logging what a store must follow.
+fn persisted(ack_timeout_ms: u64, ack_every_ms: u64) -> Options {
+    let mut o = delivery(ack_timeout_ms, ack_every_ms);
+    o.delivery.as_mut().unwrap().persist = true;
+    o
+}
+
+fn changes(sim: &mut Sim) -> Vec<PersistChange> {
+    std::iter::from_fn(|| sim.m.poll_persist()).collect()
+}
+
+#[test]
+fn with_persist_a_message_is_numbered_when_sent_and_every_change_is_logged() {
+    let mut sim = Sim::new(persisted(10_000, 1_000));
+    assert_eq!(sim.send_text("early"), Ok(SendOutcome::Queued));
+    assert_eq!(changes(&mut sim), vec![PersistChange::Numbered(1)]);
+    assert_eq!(sim.m.unacked_message(1), Some(&text("early")));
+    assert_eq!((sim.m.queued_messages(), sim.m.unacked_messages()), (0, 1));
+    connect(&mut sim);
+    assert!(frames(&mut sim).contains(&(1, data(1, "early"))));
+    sim.send_text("b").unwrap();
+    sim.send_text("c").unwrap();
+    server(
+        &mut sim,
+        SF::Nack {
+            seq: 3,
+            error: "no".into(),
+        },
+    );
+    server(&mut sim, SF::Ack { upto: 2 });
+    assert_eq!(
+        changes(&mut sim),
+        vec![
+            PersistChange::Numbered(2),
+            PersistChange::Numbered(3),
+            PersistChange::Removed(3),
+            PersistChange::Acked(2),
+        ]
+    );
+    assert_eq!(sim.m.next_seq(), 4);
+    // Continuity lost: everything renumbered, the store rewritten.
+    sim.send_text("d").unwrap();
+    sim.server_close(1006);
+    sim.advance(1_000);
+    sim.open();
+    welcome(&mut sim, 0, false);
+    assert_eq!(changes(&mut sim), vec![PersistChange::Reset]);
+    assert_eq!(sim.m.unacked_seqs(), vec![(1, &text("d"))]);
+
+    let mut o = persisted(10_000, 1_000);
+    o.outbox.max_messages = 1;
+    o.outbox.overflow = Overflow::DropOldest;
+    let mut sim = Sim::new(o);
+    sim.send_text("a").unwrap();
+    assert_eq!(sim.send_text("b"), Ok(SendOutcome::Dropped));
+    assert_eq!(
+        sim.take_events(),
+        vec![Event::Dropped {
+            payload: text("b"),
+            reason: DropReason::Full
+        }],
+        "nothing numbered is evicted: the new message is dropped"
+    );
+}
+
+#[test]
+fn a_restored_session_resumes_with_its_id_and_numbers_and_what_was_sent_meanwhile_follows() {
+    let mut sim = Sim::new(persisted(10_000, 1_000));
+    sim.send_text("meanwhile").unwrap();
+    changes(&mut sim);
+    let now = sim.now;
+    sim.m.restore(
+        now,
+        Restored {
+            sid: Some("stored".into()),
+            inbound: 7,
+            next_seq: 12,
+            welcomed: true,
+            unacked: vec![(10, text("x")), (11, text("y"))],
+        },
+    );
+    assert_eq!(changes(&mut sim), vec![PersistChange::Numbered(12)]);
+    sim.open();
+    assert_eq!(
+        frames(&mut sim),
+        vec![(
+            1,
+            CF::Hello {
+                sid: "stored".into(),
+                inbound: 7
+            }
+        )]
+    );
+    welcome(&mut sim, 10, true);
+    assert_eq!(
+        frames(&mut sim),
+        vec![
+            (1, CF::Ack { upto: 7 }),
+            (1, data(11, "y")),
+            (1, data(12, "meanwhile"))
+        ],
+        "the server had 10: the rest follows, in order"
+    );
+    assert_eq!(sim.take_events().first(), Some(&Event::Acked(text("x"))));
+
+    // No stored id (a first start, or expired entries): a fresh session numbered from 1.
+    let mut sim = Sim::new(persisted(10_000, 1_000));
+    sim.send_text("new").unwrap();
+    let now = sim.now;
+    sim.m.restore(
+        now,
+        Restored {
+            sid: None,
+            inbound: 3,
+            next_seq: 9,
+            welcomed: true,
+            unacked: vec![(8, text("kept"))],
+        },
+    );
+    assert_eq!(changes(&mut sim), vec![PersistChange::Reset]);
+    assert_eq!(
+        sim.m.unacked_seqs(),
+        vec![(1, &text("kept")), (2, &text("new"))]
+    );
+    assert_eq!((sim.m.inbound_seq(), sim.m.welcomed()), (0, false));
+}
+
 #[test]
 fn delivery_options_are_validated() {
     let mut o = delivery(0, 1_000);
@@ -433,9 +561,19 @@ mod property {
         /// The server restarts: keeping its session state, or losing it.
         Restart(bool),
         Advance(u64),
+        /// `persist`: the page reloads. Its socket dies and a new machine starts from what
+        /// was stored.
+        Reload,
     }
 
     fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            20 => base_op(),
+            1 => Just(Op::Reload),
+        ]
+    }
+
+    fn base_op() -> impl Strategy<Value = Op> {
         prop_oneof![
             4 => any::<u8>().prop_map(|b| Op::Send(b % 7 == 0)),
             3 => Just(Op::Accept),
@@ -450,8 +588,21 @@ mod property {
         ]
     }
 
+    /// `persist`: what the driver would have written, following the machine's changes.
+    #[derive(Default)]
+    struct Store {
+        sid: String,
+        inbound: u64,
+        next_seq: u64,
+        welcomed: bool,
+        messages: std::collections::BTreeMap<u64, Payload>,
+    }
+
     struct World {
         sim: Sim,
+        /// None: `persist` off.
+        store: Option<Store>,
+        reloads: u64,
         /// The protocol crate's sans-IO server: the client core against the real server rules.
         server: Server<MemoryStore>,
         /// The server's side of the current socket, and the session its hello named.
@@ -478,14 +629,21 @@ mod property {
     }
 
     impl World {
-        fn new() -> World {
+        fn options(persist: bool) -> Options {
             let mut o = delivery(2_000, 300);
             let r = o.reconnect.as_mut().unwrap();
             r.initial_delay_ms = 50.0;
             r.max_delay_ms = 400.0;
             o.connect_timeout_ms = 1_500;
+            o.delivery.as_mut().unwrap().persist = persist;
+            o
+        }
+
+        fn new(persist: bool) -> World {
             World {
-                sim: Sim::new(o),
+                sim: Sim::new(World::options(persist)),
+                store: persist.then(Store::default),
+                reloads: 0,
                 server: Server::new(MemoryStore::new()),
                 srv: None,
                 to_server: VecDeque::new(),
@@ -526,6 +684,64 @@ mod property {
                     _ => {}
                 }
             }
+            self.write_store();
+        }
+
+        /// The driver's part: write the machine's changes to the store, in order.
+        fn write_store(&mut self) {
+            let Some(store) = self.store.as_mut() else {
+                return;
+            };
+            let m = &mut self.sim.m;
+            while let Some(change) = m.poll_persist() {
+                match change {
+                    PersistChange::Numbered(seq) => {
+                        let msg = m.unacked_message(seq).expect("a numbered message").clone();
+                        store.messages.insert(seq, msg);
+                    }
+                    PersistChange::Acked(upto) => store.messages.retain(|&s, _| s > upto),
+                    PersistChange::Removed(seq) => {
+                        store.messages.remove(&seq);
+                    }
+                    PersistChange::Reset => {
+                        store.messages = m
+                            .unacked_seqs()
+                            .into_iter()
+                            .map(|(s, p)| (s, p.clone()))
+                            .collect();
+                    }
+                }
+            }
+            store.sid = m.session_id().unwrap().to_owned();
+            store.inbound = m.inbound_seq();
+            store.next_seq = m.next_seq();
+            store.welcomed = m.welcomed();
+        }
+
+        /// The page reloads: the socket dies with it, a new machine starts from the store.
+        fn reload(&mut self) {
+            let Some(store) = self.store.as_ref() else {
+                return;
+            };
+            let restored = Restored {
+                sid: Some(store.sid.clone()),
+                inbound: store.inbound,
+                next_seq: store.next_seq,
+                welcomed: store.welcomed,
+                unacked: store
+                    .messages
+                    .iter()
+                    .map(|(s, p)| (*s, p.clone()))
+                    .collect(),
+            };
+            self.server_lost_socket();
+            self.reloads += 1;
+            let now = self.sim.now;
+            self.sim.m = Machine::new(World::options(true), 100 + self.reloads, now);
+            self.sim.m.restore(now, restored);
+            self.sim.take_commands();
+            self.sim.take_events();
+            self.sim.pump();
         }
 
         fn outcome(&mut self, msg: String, what: &'static str) {
@@ -668,6 +884,7 @@ mod property {
                     }
                 }
                 Op::Advance(ms) => self.sim.advance(ms),
+                Op::Reload => self.reload(),
             }
             self.settle();
         }
@@ -711,20 +928,41 @@ mod property {
         #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
         #[test]
-        fn every_message_is_applied_once_in_order_or_reported(ops in prop::collection::vec(op(), 1..120)) {
-            let mut w = World::new();
+        fn every_message_is_applied_once_in_order_or_reported(ops in prop::collection::vec(base_op(), 1..120)) {
+            check(World::new(false), &ops)?;
+        }
+
+        /// `persist`: the same guarantees across page reloads at any point, from a store that
+        /// follows the machine's changes.
+        #[test]
+        fn a_persisted_session_survives_reloads(ops in prop::collection::vec(op(), 1..120)) {
+            check(World::new(true), &ops)?;
+        }
+    }
+
+    fn check(mut w: World, ops: &[Op]) -> Result<(), TestCaseError> {
+        {
             w.settle();
-            for op in &ops {
+            for op in ops {
                 w.apply(op);
             }
             w.heal();
 
             // Every message the app sent has exactly one outcome, and is acked unless refused.
             for m in &w.sent {
-                let want = if m.ends_with('!') { "rejected" } else { "acked" };
+                let want = if m.ends_with('!') {
+                    "rejected"
+                } else {
+                    "acked"
+                };
                 prop_assert_eq!(w.outcomes.get(m).copied(), Some(want), "{}", m);
             }
-            let accepted: Vec<String> = w.sent.iter().filter(|m| !m.ends_with('!')).cloned().collect();
+            let accepted: Vec<String> = w
+                .sent
+                .iter()
+                .filter(|m| !m.ends_with('!'))
+                .cloned()
+                .collect();
             if w.lost_state {
                 // A server that lost its state may apply again what it had applied
                 // (PROTOCOL.md), but every message is applied.
@@ -747,5 +985,6 @@ mod property {
                 prop_assert_eq!(&w.received[0], &w.server_sent);
             }
         }
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 // use after free() (a second free() does nothing). init.ts imports this module, so the guard
 // is in place for every entry point.
 import { Connection as Glue } from './resilient_ws.js';
+import { TabsConnection, tabsSupported } from './tabs.js';
 
 let loaded = false;
 
@@ -31,6 +32,8 @@ if (dispose) proto[dispose] = proto.free;
 export const Connection: typeof Glue = new Proxy(Glue, {
   construct(target, args, newTarget) {
     if (!loaded) throw new Error('resilient-ws is not loaded yet: call `await init()` first, then `new Connection(...)`');
+    const options = args[1] as { tabs?: unknown } | undefined;
+    if (options?.tabs === 'shared' && tabsSupported()) return new TabsConnection(args[0], args[1] as never);
     return Reflect.construct(target, args, newTarget) as object;
   },
 });

@@ -142,11 +142,12 @@ export function ws_url(url) {
  * @type {Record<string, string>}
  */
 const KNOWN = {
-  '': 'protocols reconnect connectTimeoutMs shouldReconnect heartbeat outbox delivery onOpen onClose onMessage onError onReconnectStop onDrop onStatus onAck onResync',
+  '': 'protocols reconnect connectTimeoutMs shouldReconnect heartbeat outbox delivery persist tabs onOpen onClose onMessage onError onReconnectStop onDrop onStatus onAck onResync',
   reconnect: 'initialDelayMs maxDelayMs factor jitter maxAttempts minUptimeMs',
   heartbeat: 'intervalMs timeoutMs message pongMessage',
   outbox: 'maxMessages maxBytes overflow highWaterMark',
   delivery: 'ackTimeoutMs ackEveryMs',
+  persist: 'name maxAgeMs',
 };
 /** react-use-websocket's names with no near spelling here ('': none like it). @type {Record<string, string>} */
 const RENAMED = {
@@ -291,17 +292,17 @@ function group(o, key) {
 /**
  * Reads `options` (undefined and null mean all defaults).
  * @param {unknown} options
- * @returns {[Float64Array, string[], string | undefined, string | undefined, (Function | undefined)[]]}
+ * @returns {[Float64Array, string[], string | undefined, string | undefined, (Function | undefined)[], string | undefined]}
  *   numbers (see NUMBERS in src/bindings/options.rs; NaN: absent), protocols, heartbeat
- *   message and pongMessage, callbacks in CALLBACKS order.
+ *   message and pongMessage, callbacks in CALLBACKS order, persist.name.
  */
 export function readOptions(options) {
-  const nums = new Float64Array(18).fill(NaN);
+  const nums = new Float64Array(19).fill(NaN);
   /** @type {string[]} */
   const protocols = [];
   /** @type {(Function | undefined)[]} */
   const callbacks = [];
-  if (options === undefined || options === null) return [nums, protocols, undefined, undefined, callbacks];
+  if (options === undefined || options === null) return [nums, protocols, undefined, undefined, callbacks, undefined];
   if (!isObject(options)) throw new TypeError(`invalid options: must be an object (got ${describe(options)})`);
   const o = /** @type {Record<string, unknown>} */ (options);
   checkNames(o);
@@ -365,10 +366,24 @@ export function readOptions(options) {
     nums[17] = millis(g, 'delivery.', 'ackEveryMs');
   }
 
+  let persistName;
+  const ps = o.persist;
+  if (ps !== undefined) {
+    if (!isObject(ps)) throw typeError('persist', 'an object { name, maxAgeMs? }', ps);
+    const g = /** @type {Record<string, unknown>} */ (ps);
+    persistName = string(g, 'persist.', 'name');
+    if (!persistName) throw typeError('persist.name', 'a non-empty string', g.name);
+    nums[18] = millis(g, 'persist.', 'maxAgeMs');
+    if (d === undefined || d === false) throw new TypeError('invalid option persist: needs delivery on ({ delivery: true, persist: { name } })');
+  }
+  // tabs "shared" is js/src/tabs.ts's; here (a browser without Web Locks or BroadcastChannel) it is only checked.
+  if (o.tabs !== undefined && o.tabs !== 'shared' && o.tabs !== 'own') throw rangeError('tabs', 'must be "shared" or "own"', o.tabs);
+  if (o.tabs === 'shared' && persistName === undefined) throw new TypeError('invalid option tabs: "shared" needs persist: { name } (and delivery)');
+
   for (const name of CALLBACKS) {
     const f = o[name];
     if (f !== undefined && f !== null && typeof f !== 'function') throw typeError(name, 'a function', f);
     callbacks.push(typeof f === 'function' ? f : undefined);
   }
-  return [nums, protocols, message, pongMessage, callbacks];
+  return [nums, protocols, message, pongMessage, callbacks, persistName];
 }

@@ -53,6 +53,12 @@ export interface UseWebSocketResult<T = unknown> {
    * Without `delivery` it rejects with a TypeError. Stable.
    */
   sendWithAck: (data: SendData) => Promise<void>;
+  /**
+   * With `persist`: resolves true once every message the Connection took so far is durable in
+   * IndexedDB; false when nothing is persisted (no `persist`, IndexedDB missing or refusing, or
+   * no Connection yet: messages held before it exists are in memory only). Stable.
+   */
+  persisted: () => Promise<boolean>;
   lastMessage: Message | null;
   /** The parsed JSON of the last text message (null when it was not JSON), typed as `T` (unchecked). */
   lastJsonMessage: T | null;
@@ -158,6 +164,10 @@ export function useWebSocket<T = unknown>(
   const attachment = useAcquire(key, share, latest, slot);
   const snapshot = useSnapshot(attachment, url === null ? CLOSED : CONNECTING);
   const { sendMessage, sendJsonMessage, sendWithAck } = usePendingSends(latest, slot);
+  const persisted = useCallback((): Promise<boolean> => {
+    const current = slot.attached;
+    return current !== null && !current.detached ? current.connection.persisted() : Promise.resolve(false);
+  }, []);
 
   const connection = attachment === null ? null : attachment.connection;
   return useMemo(
@@ -165,13 +175,14 @@ export function useWebSocket<T = unknown>(
       sendMessage,
       sendJsonMessage,
       sendWithAck,
+      persisted,
       lastMessage: snapshot.lastMessage,
       lastJsonMessage: snapshot.lastJsonMessage as T | null,
       status: snapshot.status,
       snapshot,
       connection,
     }),
-    [sendMessage, sendJsonMessage, sendWithAck, snapshot, connection],
+    [sendMessage, sendJsonMessage, sendWithAck, persisted, snapshot, connection],
   );
 }
 

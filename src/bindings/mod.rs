@@ -63,6 +63,7 @@ impl Connection {
             protocols: parsed.protocols,
             options: parsed.options,
             hooks: parsed.hooks,
+            persist: parsed.persist,
         });
         Ok(Connection { driver })
     }
@@ -129,6 +130,14 @@ impl Connection {
             Ok((_, promise)) => Ok(promise),
             Err(full) => Err(self.full_error(full)),
         }
+    }
+
+    /// `persist`: resolves true once every message sent so far is durable in IndexedDB (its
+    /// transaction committed), false when nothing is persisted (no `persist`, or IndexedDB
+    /// missing or refusing: the connection then runs without it, after one warning).
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn persisted(&self) -> js_sys::Promise {
+        self.driver.persisted()
     }
 
     /// JSON.stringify, then sendMessage. A value with no JSON form (cyclic, BigInt, undefined,

@@ -8,7 +8,7 @@ use wasm_bindgen::JsCast;
 
 use super::errors::option_error;
 use crate::core::{DeliveryOptions, HeartbeatOptions, Options, Overflow, ReconnectOptions};
-use crate::driver::Hooks;
+use crate::driver::{Hooks, PersistConfig};
 
 #[wasm_bindgen(module = "/js/src/driver.js")]
 extern "C" {
@@ -21,6 +21,7 @@ pub(super) struct Parsed {
     pub(super) options: Options,
     pub(super) protocols: Vec<String>,
     pub(super) hooks: Hooks,
+    pub(super) persist: Option<PersistConfig>,
 }
 
 /// `n` unless it is NaN (absent).
@@ -86,6 +87,14 @@ pub(super) fn parse_options(options: &JsValue) -> Result<Parsed, JsValue> {
         set(&mut d.ack_timeout_ms, given(n(16)).map(|v| v as u64));
         set(&mut d.ack_every_ms, given(n(17)).map(|v| v as u64));
     }
+    // persist: { name, maxAgeMs } (readOptions checked that delivery is on).
+    let persist = read.get(5).as_string().map(|name| PersistConfig {
+        name,
+        max_age_ms: given(n(18)).unwrap_or(MAX_AGE_MS),
+    });
+    if let Some(d) = o.delivery.as_mut() {
+        d.persist = persist.is_some();
+    }
 
     o.validate().map_err(|e| option_error(&e))?;
 
@@ -111,5 +120,9 @@ pub(super) fn parse_options(options: &JsValue) -> Result<Parsed, JsValue> {
         options: o,
         protocols,
         hooks,
+        persist,
     })
 }
+
+/// `persist.maxAgeMs` by default: 7 days.
+const MAX_AGE_MS: f64 = 7.0 * 24.0 * 3600.0 * 1000.0;

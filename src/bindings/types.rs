@@ -10,7 +10,7 @@ export type Status = "connecting" | "connected" | "reconnecting" | "closed";
 export type SendResult = "sent" | "queued" | "dropped";
 /** Why onDrop was called: evicted by "drop-oldest", refused by "drop-newest", still queued at
  * free(), or (delivery) refused by the server. */
-export type DropReason = "overflow" | "full" | "released" | "rejected";
+export type DropReason = "overflow" | "full" | "released" | "rejected" | "expired";
 /** What happens when the outbox is full. */
 export type OverflowPolicy = "error" | "drop-oldest" | "drop-newest";
 /** A message as received: text, or binary as an ArrayBuffer. */
@@ -78,6 +78,14 @@ export interface DeliveryOptions {
   ackEveryMs?: number;
 }
 
+/** `persist`: the outbox and the delivery session kept in IndexedDB (needs `delivery`). */
+export interface PersistOptions {
+  /** The store's name: a Connection with the same name (after a reload) resumes this session. */
+  name: string;
+  /** Stored messages older than this are reported onDrop(data, "expired") (default 7 days). */
+  maxAgeMs?: number;
+}
+
 /** What a sendWithAck promise rejects with when its message is dropped. */
 export interface DropError extends Error {
   readonly name: "DropError";
@@ -111,6 +119,10 @@ export interface ConnectionOptions {
   /** Off by default (plain servers keep working); true: the defaults. Needs a server that
    * speaks PROTOCOL.md. */
   delivery?: DeliveryOptions | boolean;
+  /** Keep the outbox and the session in IndexedDB under this name, across reloads (needs delivery). */
+  persist?: PersistOptions;
+  /** "shared": one socket per origin and persist.name, shared by every tab (needs persist); "own" (default): each its own. */
+  tabs?: "shared" | "own";
   /** Delivery: the server acknowledged this message. */
   onAck?: (data: string | ArrayBuffer | ArrayBufferView) => void;
   /** Delivery: the server lost this session (continuity is lost): refetch the app's state. */

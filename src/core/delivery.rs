@@ -17,6 +17,11 @@ pub struct DeliveryOptions {
     pub ack_timeout_ms: u64, // 10000
     /// The client acknowledges the server's data at most this often.
     pub ack_every_ms: u64, // 1000
+    /// `persist`: every message is numbered when it is sent (not when it is first handed to a
+    /// socket), so that its sequence number can be stored with it, and the machine logs what
+    /// the driver must store ([`PersistChange`]). Under an overflow policy nothing numbered
+    /// can be evicted: a message that does not fit is dropped itself (`"full"`).
+    pub persist: bool,
 }
 
 impl Default for DeliveryOptions {
@@ -25,6 +30,7 @@ impl Default for DeliveryOptions {
         DeliveryOptions {
             ack_timeout_ms: 10_000,
             ack_every_ms: 1_000,
+            persist: false,
         }
     }
 }
@@ -52,6 +58,43 @@ pub enum ServerFrame<M> {
     Nack { seq: u64, error: String },
     /// Server data number `seq`.
     Data { seq: u64, payload: M },
+}
+
+/// What changed in the delivery session that a persistent store must follow (`persist` on),
+/// in the order it happened. The driver polls them ([`Machine::poll_persist`]) after each
+/// step and writes them in that order; the session's `sid`, `inbound`, `next_seq` and
+/// `welcomed` are read from the machine directly.
+///
+/// [`Machine::poll_persist`]: super::Machine::poll_persist
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PersistChange {
+    /// A message got this sequence number (see [`Machine::unacked_message`]): store it.
+    ///
+    /// [`Machine::unacked_message`]: super::Machine::unacked_message
+    Numbered(u64),
+    /// Every message up to this seq is acknowledged: delete them (one range).
+    Acked(u64),
+    /// The message with this seq was refused by the server: delete it.
+    Removed(u64),
+    /// Everything was renumbered (a resync, or a restore that started a fresh session):
+    /// replace the stored messages with the machine's.
+    Reset,
+}
+
+/// A delivery session read back from a store, to start a machine from
+/// ([`Machine::restore`](super::Machine::restore)).
+#[derive(Clone, Debug)]
+pub struct Restored<M> {
+    /// The stored session id; None starts a fresh session (the messages are renumbered from 1).
+    pub sid: Option<String>,
+    /// The last server seq given to the app.
+    pub inbound: u64,
+    /// The seq the next message gets (at least one more than the last stored message's).
+    pub next_seq: u64,
+    /// Whether the session was ever welcomed (a later `resumed: false` then means a resync).
+    pub welcomed: bool,
+    /// The unacknowledged messages with their seqs, oldest first.
+    pub unacked: Vec<(u64, M)>,
 }
 
 /// A message that has a sequence number: sent at least once, not yet acknowledged.
@@ -86,6 +129,8 @@ pub(super) struct Session<M> {
     pub(super) welcomed: bool,
     /// The last welcome's `resumed`.
     pub(super) resumed: Option<bool>,
+    /// `persist`: the changes the driver has not polled yet.
+    log: VecDeque<PersistChange>,
 }
 
 impl<M: Message> Session<M> {
@@ -101,6 +146,90 @@ impl<M: Message> Session<M> {
             acked_inbound: 0,
             welcomed: false,
             resumed: None,
+            log: VecDeque::new(),
+        }
+    }
+
+    fn record(&mut self, change: PersistChange) {
+        if self.options.persist {
+            self.log.push_back(change);
+        }
+    }
+
+    pub(super) fn poll_persist(&mut self) -> Option<PersistChange> {
+        self.log.pop_front()
+    }
+
+    pub(super) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The unacknowledged message `seq` (searched from the newest end: the driver asks for
+    /// messages it has just been told were numbered).
+    pub(super) fn message(&self, seq: u64) -> Option<&M> {
+        self.unacked
+            .iter()
+            .rev()
+            .find(|u| u.seq == seq)
+            .map(|u| &u.msg)
+    }
+
+    /// Every unacknowledged message with its seq, oldest first.
+    pub(super) fn messages(&self) -> impl Iterator<Item = (u64, &M)> {
+        self.unacked.iter().map(|u| (u.seq, &u.msg))
+    }
+
+    /// `persist`: numbers a message (which the caller has [held](Message::hold)) at once and
+    /// keeps it to be sent when the socket has room.
+    pub(super) fn enqueue(&mut self, now: Millis, msg: M, len: usize) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.unacked.push_back(Unacked {
+            msg,
+            len,
+            seq,
+            sent_at: now,
+        });
+        self.unacked_bytes += len;
+        self.record(PersistChange::Numbered(seq));
+    }
+
+    /// Starts from a stored session, before the first hello: its messages come first, then
+    /// those sent since the machine started (numbered after them). With no stored `sid`, the
+    /// session is fresh: everything is numbered from 1.
+    pub(super) fn restore(&mut self, now: Millis, restored: Restored<M>) {
+        let pending: Vec<Unacked<M>> = self.unacked.drain(..).collect();
+        self.log.clear();
+        self.unacked_bytes = 0;
+        self.sent = 0;
+        let fresh = restored.sid.is_none();
+        if let Some(sid) = restored.sid {
+            self.sid = sid;
+            self.inbound = restored.inbound;
+            self.acked_inbound = restored.inbound;
+            self.welcomed = restored.welcomed;
+        }
+        let mut next = if fresh { 1 } else { restored.next_seq.max(1) };
+        for (seq, msg) in restored.unacked {
+            let seq = if fresh { next } else { seq };
+            next = next.max(seq + 1);
+            let len = msg.byte_len();
+            self.unacked_bytes += len;
+            self.unacked.push_back(Unacked {
+                msg,
+                len,
+                seq,
+                sent_at: now,
+            });
+        }
+        self.next_seq = next;
+        for u in pending {
+            self.enqueue(now, u.msg, u.len);
+        }
+        if fresh {
+            self.log.clear();
+            self.welcomed = false;
+            self.record(PersistChange::Reset);
         }
     }
 
@@ -130,19 +259,12 @@ impl<M: Message> Session<M> {
 
     /// Numbers `msg` (which the caller has [held](Message::hold)), keeps it until it is
     /// acknowledged, and returns its wire frame for the current socket.
+    /// Only while nothing waits to be resent (the numbered messages are the oldest).
     pub(super) fn number(&mut self, now: Millis, msg: M, len: usize) -> M {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let frame = M::encode(ClientFrame::Data { seq, payload: &msg });
-        self.unacked.push_back(Unacked {
-            msg,
-            len,
-            seq,
-            sent_at: now,
-        });
-        self.unacked_bytes += len;
-        self.sent += 1;
-        frame
+        debug_assert!(!self.has_resend());
+        self.enqueue(now, msg, len);
+        self.resend_next(now)
+            .expect("the message just numbered is the next to send")
     }
 
     /// When the oldest message in flight on the current socket was handed to it.
@@ -166,8 +288,13 @@ impl<M: Message> Session<M> {
     /// `out`), returning them oldest first.
     pub(super) fn acknowledge(&mut self, upto: u64) -> Vec<M> {
         let mut acked = Vec::new();
-        while self.unacked.front().is_some_and(|u| u.seq <= upto) {
+        let mut last = None;
+        while let Some(seq) = self.unacked.front().map(|u| u.seq).filter(|&s| s <= upto) {
+            last = Some(seq);
             acked.extend(self.pop_front());
+        }
+        if let Some(seq) = last {
+            self.record(PersistChange::Acked(seq));
         }
         acked
     }
@@ -175,6 +302,7 @@ impl<M: Message> Session<M> {
     /// Removes the message `seq` (the server refused it), if it is still unacknowledged.
     pub(super) fn reject(&mut self, seq: u64) -> Option<M> {
         let i = self.unacked.iter().position(|u| u.seq == seq)?;
+        self.record(PersistChange::Removed(seq));
         if i == 0 {
             return self.pop_front();
         }
@@ -195,6 +323,8 @@ impl<M: Message> Session<M> {
         self.next_seq = self.unacked.len() as u64 + 1;
         self.inbound = 0;
         self.acked_inbound = 0;
+        self.log.clear();
+        self.record(PersistChange::Reset);
     }
 
     /// Every unacknowledged message, oldest first, leaving none (release()).

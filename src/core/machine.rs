@@ -54,7 +54,7 @@
 //! given (a late driver delays them, it does not bunch them up).
 use std::collections::VecDeque;
 
-use super::delivery::{ClientFrame, ServerFrame, Session};
+use super::delivery::{ClientFrame, PersistChange, Restored, ServerFrame, Session};
 use super::timers::{Timer, TimerTable};
 use super::*;
 
@@ -264,6 +264,9 @@ impl<M: Message> Machine<M> {
                 return Ok(SendOutcome::Sent);
             }
         }
+        if self.session.as_ref().is_some_and(|s| s.options.persist) {
+            return self.enqueue_numbered(now, payload, unacked);
+        }
         let pushed = self.outbox.push_beside(payload, unacked)?;
         for (payload, reason) in pushed.dropped {
             self.events.push_back(Event::Dropped { payload, reason });
@@ -273,6 +276,78 @@ impl<M: Message> Machine<M> {
         }
         self.drain_outbox(now);
         Ok(SendOutcome::Queued)
+    }
+
+    /// `persist`: a send that cannot go to the socket now is numbered at once and waits
+    /// among the unacknowledged messages (the outbox stays empty). One that does not fit is
+    /// refused under "error" and dropped itself (`Full`) under both drop policies: nothing
+    /// numbered is ever evicted.
+    fn enqueue_numbered(
+        &mut self,
+        now: Millis,
+        mut payload: M,
+        unacked: (usize, usize),
+    ) -> Result<SendOutcome, OutboxFull> {
+        let len = payload.byte_len();
+        if !self.outbox.fits(len, unacked) {
+            if self.outbox.overflow() == Overflow::Error {
+                return Err(OutboxFull {
+                    queued_messages: unacked.0,
+                    queued_bytes: unacked.1,
+                    message_bytes: len,
+                });
+            }
+            self.events.push_back(Event::Dropped {
+                payload,
+                reason: DropReason::Full,
+            });
+            return Ok(SendOutcome::Dropped);
+        }
+        payload.hold();
+        if let Some(session) = self.session.as_mut() {
+            session.enqueue(now, payload, len);
+        }
+        self.drain_outbox(now);
+        Ok(SendOutcome::Queued)
+    }
+
+    /// `persist`: continue a stored session (see [`Restored`]). Only before the first hello:
+    /// the driver holds the first attempt's socket until the store has been read; later (or
+    /// with delivery off) it does nothing. Messages sent since the machine started are
+    /// numbered after the stored ones.
+    pub fn restore(&mut self, now: Millis, restored: Restored<M>) {
+        let greeted = !matches!(self.socket, Socket::Connecting(_) | Socket::None);
+        match self.session.as_mut() {
+            Some(session) if !greeted && !session.welcomed => session.restore(now, restored),
+            _ => {}
+        }
+    }
+
+    /// `persist`: the next change to write to the store, oldest first.
+    pub fn poll_persist(&mut self) -> Option<PersistChange> {
+        self.session.as_mut().and_then(Session::poll_persist)
+    }
+
+    /// Delivery: the unacknowledged message `seq`, if it still is.
+    pub fn unacked_message(&self, seq: u64) -> Option<&M> {
+        self.session.as_ref().and_then(|s| s.message(seq))
+    }
+
+    /// Delivery: every unacknowledged message with its seq, oldest first.
+    pub fn unacked_seqs(&self) -> Vec<(u64, &M)> {
+        self.session
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.messages().collect())
+    }
+
+    /// Delivery: the seq the next message gets (0 with delivery off).
+    pub fn next_seq(&self) -> u64 {
+        self.session.as_ref().map_or(0, Session::next_seq)
+    }
+
+    /// Delivery: whether this session was ever welcomed.
+    pub fn welcomed(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.welcomed)
     }
 
     /// The user's close: for good, no reconnect. Validates code and reason first.

@@ -17,7 +17,7 @@ pub mod rng;
 mod timers;
 
 pub use backoff::Backoff;
-pub use delivery::{ClientFrame, DeliveryOptions, ServerFrame};
+pub use delivery::{ClientFrame, DeliveryOptions, PersistChange, Restored, ServerFrame};
 pub use machine::{Machine, BUFFER_POLL_MAX_MS, BUFFER_POLL_MS};
 pub use message::{Message, Payload};
 pub use options::{

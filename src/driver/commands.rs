@@ -8,7 +8,11 @@ use crate::core::{CloseInfo, Command, ConnId, Input};
 impl Shared {
     pub(super) fn execute(self: &Rc<Self>, command: Command<JsMessage>) {
         match command {
-            Command::Open { conn } => self.open(conn),
+            Command::Open { conn } => {
+                if !self.defer_open(conn) {
+                    self.open(conn);
+                }
+            }
             Command::Send { conn, payload } => {
                 if !self.sockets.send(conn, &payload.value) {
                     let now = self.now();

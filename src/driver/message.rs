@@ -46,6 +46,8 @@ pub(crate) struct JsMessage {
     bytes: usize,
     /// Delivery: the sendWithAck promise this message settles (0: none).
     pub(crate) ticket: u32,
+    /// `persist`: when it was sent (epoch ms; 0: not recorded).
+    pub(crate) at: f64,
     /// Already a private copy.
     held: bool,
 }
@@ -57,6 +59,7 @@ impl JsMessage {
             value,
             bytes,
             ticket: 0,
+            at: 0.0,
             held: false,
         }
     }

@@ -42,6 +42,7 @@ mod commands;
 mod listeners;
 mod live;
 mod message;
+mod persist;
 mod snapshot;
 mod socket;
 mod timer;
@@ -52,12 +53,14 @@ pub(crate) use live::live_handles;
 pub(crate) use message::{
     byte_length, describe, describe_error, invalid_data_error, outbox_full_error, JsMessage,
 };
+pub(crate) use persist::PersistConfig;
 pub(crate) use snapshot::{status_index, status_name};
 pub(crate) use url::{ws_url, UrlSource};
 
 use acks::Tickets;
 use clock::Clock;
 use listeners::Listeners;
+use persist::Persist;
 use snapshot::Store;
 use socket::Sockets;
 use timer::TimerSlot;
@@ -69,6 +72,8 @@ pub(crate) struct Config {
     /// Already validated.
     pub(crate) options: Options,
     pub(crate) hooks: Hooks,
+    /// `persist` (with delivery on).
+    pub(crate) persist: Option<PersistConfig>,
 }
 
 /// Everything a connection's handlers and timers reach through a `Weak`.
@@ -81,6 +86,7 @@ struct Shared {
     store: Store,
     tickets: Tickets,
     hooks: Hooks,
+    persist: Option<Persist>,
     clock: Clock,
     pumping: Cell<bool>,
     released: Cell<bool>,
@@ -105,11 +111,13 @@ impl Driver {
             store: Store::default(),
             tickets: Tickets::default(),
             hooks: config.hooks,
+            persist: config.persist.map(Persist::new),
             clock,
             pumping: Cell::new(false),
             released: Cell::new(false),
         });
         shared.listeners.attach(&shared);
+        shared.start_restore();
         shared.store.mark_notified(&shared.machine.borrow());
         // onStatus hears the initial "connecting" too (the core reports changes only).
         let initial = shared.machine.borrow().status();
@@ -134,8 +142,11 @@ impl Driver {
 
     /// A user send: a fresh bufferedAmount reading first if it could matter, then the core
     /// decides. What it hands to the socket is handed before this returns.
-    pub(crate) fn send(&self, message: JsMessage) -> Result<SendOutcome, OutboxFull> {
+    pub(crate) fn send(&self, mut message: JsMessage) -> Result<SendOutcome, OutboxFull> {
         let s = &self.shared;
+        if s.persist.is_some() {
+            message.at = js_sys::Date::now();
+        }
         let now = s.clock.now();
         // A socket whose close frame arrived is CLOSING before its close event: the core must
         // know before it hands anything more to it.
@@ -180,6 +191,15 @@ impl Driver {
                 self.shared.tickets.forget(ticket);
                 Err(full)
             }
+        }
+    }
+
+    /// `persist`: a promise of true once everything sent so far is durable in the store, of
+    /// false when nothing is persisted (no `persist`, or IndexedDB missing or refusing).
+    pub(crate) fn persisted(&self) -> js_sys::Promise {
+        match &self.shared.persist {
+            Some(p) => p.store().persisted(),
+            None => js_sys::Promise::resolve(&JsValue::FALSE),
         }
     }
 
@@ -270,6 +290,7 @@ impl Shared {
             match event {
                 Some(event) => self.dispatch(event),
                 None => {
+                    self.write_changes();
                     self.rearm_timer();
                     if !self.notify_if_changed() {
                         break;
@@ -301,6 +322,10 @@ impl Shared {
         self.timer.cancel();
         self.url.cancel_all();
         self.store.clear_subscribers();
+        if let Some(p) = &self.persist {
+            // What is stored stays for the next connection with this name.
+            p.close();
+        }
         for event in events {
             self.dispatch(event);
         }

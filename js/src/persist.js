@@ -1,0 +1,238 @@
+// @ts-check
+// The `persist` option's store: one IndexedDB database per persist name, written by the
+// WebAssembly driver (src/driver/persist.rs loads this file as a wasm-bindgen snippet).
+//
+// Two object stores: `messages` (key: the message's seq; value: { d: string | ArrayBuffer,
+// t: epoch ms when it was sent }) and `meta` (key "session": { sid, inbound, nextSeq,
+// welcomed }). The driver queues the changes of one step (put, deleteUpTo, remove, clear,
+// meta) and commits them as ONE readwrite transaction; IndexedDB runs readwrite transactions
+// over the same stores in the order they were created, so the store follows the machine in order.
+
+const VERSION = 1;
+const MESSAGES = 'messages';
+const META = 'meta';
+/** tabs "shared": per follower tab, the last of its messages stored (key: tab id, value: its number). */
+const TABS = 'tabs';
+
+/**
+ * tabs "shared" (js/src/tabs.ts) talks to this module through two well-known globals, since
+ * this file is loaded as the wasm driver's snippet and tabs.ts cannot import that instance:
+ * - LEADERS: Map name → callback. The leader tab holds the name's lock itself (no second lock
+ *   is taken here), and hears what the store says each follower tab already had stored.
+ * - TAG: { from, id } while the leader hands a follower's message to its Connection: stored
+ *   with it, in the same transaction, so that a new leader knows it was stored.
+ */
+const LEADERS = Symbol.for('resilient-ws.tabs-leaders');
+const TAG = Symbol.for('resilient-ws.tabs-tag');
+/** @returns {Map<string, (seen: Record<string, number>) => void> | undefined} */
+const leaders = () => /** @type {any} */ (globalThis)[LEADERS];
+
+let warned = false;
+/** @param {string} why */
+function warnOnce(why) {
+  if (warned) return;
+  warned = true;
+  console.warn(`resilient-ws: persist is off (${why}); messages are kept in memory only`);
+}
+
+/** @param {unknown} e */
+const errorText = (e) => (e instanceof Error || (e && typeof e === 'object' && 'name' in e) ? `${/** @type {Error} */ (e).name}: ${/** @type {Error} */ (e).message}` : String(e));
+
+/**
+ * @template T
+ * @param {IDBRequest<T>} req
+ * @returns {Promise<T>}
+ */
+const request = (req) =>
+  new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+
+/** @param {string} name */
+function openDb(name) {
+  const req = indexedDB.open(`resilient-ws:${name}`, VERSION);
+  req.onupgradeneeded = () => {
+    const db = req.result;
+    if (!db.objectStoreNames.contains(MESSAGES)) db.createObjectStore(MESSAGES);
+    if (!db.objectStoreNames.contains(META)) db.createObjectStore(META);
+    if (!db.objectStoreNames.contains(TABS)) db.createObjectStore(TABS);
+  };
+  req.onblocked = () => warnOnce('the database is blocked by an older version open elsewhere');
+  return request(req);
+}
+
+/**
+ * What was stored, as the driver reads it: [sid | undefined, inbound, nextSeq, welcomed,
+ * seqs (Float64Array), datas, times (Float64Array)].
+ * @typedef {[string | undefined, number, number, boolean, Float64Array, unknown[], Float64Array]} Stored
+ */
+
+export class Persister {
+  /** @param {string} name */
+  constructor(name) {
+    /** @type {IDBDatabase | null} */
+    this.db = null;
+    /** @type {Array<(tx: IDBTransaction) => void>} */
+    this.ops = [];
+    /** Resolves true once everything committed so far is durable (false: it failed, or persist is off). */
+    /** @type {Promise<boolean>} */
+    this.last = Promise.resolve(false);
+    this.restoring = true;
+    this.closed = false;
+    this.unlock = () => {};
+    /** @type {(v?: unknown) => void} */
+    let restoredDone = () => {};
+    this.restored = new Promise((resolve) => (restoredDone = resolve));
+    this.restoredDone = restoredDone;
+    /** @type {Promise<Stored | null>} */
+    this.ready = this.read(name);
+  }
+
+  /**
+   * Opens the database and reads everything; null when IndexedDB is missing or refuses.
+   * @param {string} name
+   * @returns {Promise<Stored | null>}
+   */
+  async read(name) {
+    try {
+      if (typeof indexedDB === 'undefined' || indexedDB === null) throw new Error('IndexedDB is unavailable here');
+      const leader = leaders()?.get(name);
+      if (!leader) await this.lock(name);
+      const db = await openDb(name);
+      const tx = db.transaction([MESSAGES, META, TABS], 'readonly');
+      const messages = tx.objectStore(MESSAGES);
+      const tabs = tx.objectStore(TABS);
+      const [meta, keys, values, tabIds, tabSeen] = await Promise.all([
+        request(tx.objectStore(META).get('session')),
+        request(messages.getAllKeys()),
+        request(messages.getAll()),
+        request(tabs.getAllKeys()),
+        request(tabs.getAll()),
+      ]);
+      leader?.(Object.fromEntries(tabIds.map((k, i) => [String(k), Number(tabSeen[i])])));
+      this.db = db;
+      this.last = Promise.resolve(true);
+      const m = meta ?? {};
+      return [
+        typeof m.sid === 'string' ? m.sid : undefined,
+        Number(m.inbound) || 0,
+        Number(m.nextSeq) || 1,
+        m.welcomed === true,
+        Float64Array.from(keys, Number),
+        values.map((v) => v.d),
+        Float64Array.from(values, (v) => Number(v.t) || 0),
+      ];
+    } catch (e) {
+      warnOnce(errorText(e));
+      leaders()?.get(name)?.({});
+      return null;
+    }
+  }
+
+  /**
+   * One Connection per name at a time (in any tab of the origin): a Web Lock named after it,
+   * held until close(). Without the Web Locks API, nothing is checked.
+   * @param {string} name
+   */
+  async lock(name) {
+    const locks = typeof navigator === 'undefined' ? undefined : navigator.locks;
+    if (!locks) return;
+    /** @type {(v?: unknown) => void} */
+    let release = () => {};
+    this.unlock = () => release();
+    const held = new Promise((resolve) => (release = resolve));
+    const got = await new Promise((resolve, reject) => {
+      locks
+        .request(`resilient-ws:persist:${name}`, { ifAvailable: true }, (lock) => {
+          resolve(lock !== null);
+          return lock === null ? undefined : held;
+        })
+        .catch(reject);
+    });
+    if (!got) throw new Error(`another Connection (in this or another tab) already uses persist name "${name}"`);
+    if (this.closed) release();
+  }
+
+  /** The restore is written (or there is nothing to write): persisted() can count. */
+  restoreDone() {
+    this.restoring = false;
+    this.restoredDone();
+  }
+
+  /**
+   * @param {number} seq
+   * @param {string | ArrayBuffer} data
+   * @param {number} at
+   */
+  put(seq, data, at) {
+    const tag = /** @type {{ from: string, id: number } | undefined} */ (/** @type {any} */ (globalThis)[TAG]);
+    this.ops.push((tx) => tx.objectStore(MESSAGES).put({ d: data, t: at }, seq));
+    if (tag) this.ops.push((tx) => tx.objectStore(TABS).put(tag.id, tag.from));
+  }
+
+  /** @param {number} upto every message with seq ≤ upto, in one call */
+  deleteUpTo(upto) {
+    this.ops.push((tx) => tx.objectStore(MESSAGES).delete(IDBKeyRange.upperBound(upto)));
+  }
+
+  /** @param {number} seq */
+  remove(seq) {
+    this.ops.push((tx) => tx.objectStore(MESSAGES).delete(seq));
+  }
+
+  clear() {
+    this.ops.push((tx) => tx.objectStore(MESSAGES).clear());
+  }
+
+  /**
+   * @param {string} sid
+   * @param {number} inbound
+   * @param {number} nextSeq
+   * @param {boolean} welcomed
+   */
+  meta(sid, inbound, nextSeq, welcomed) {
+    this.ops.push((tx) => tx.objectStore(META).put({ sid, inbound, nextSeq, welcomed }, 'session'));
+  }
+
+  /** Writes the queued changes in one transaction. A failure (quota, a closed database) turns persist off, with one warning. */
+  commit() {
+    const ops = this.ops;
+    this.ops = [];
+    const db = this.db;
+    if (db === null || ops.length === 0) return;
+    try {
+      const tx = db.transaction([MESSAGES, META, TABS], 'readwrite');
+      for (const op of ops) op(tx);
+      this.last = new Promise((resolve) => {
+        tx.oncomplete = () => resolve(true);
+        tx.onabort = () => {
+          this.fail(tx.error ?? new Error('transaction aborted'));
+          resolve(false);
+        };
+      });
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** @param {unknown} e */
+  fail(e) {
+    warnOnce(`IndexedDB refused a write: ${errorText(e)}`);
+    this.db?.close();
+    this.db = null;
+    this.last = Promise.resolve(false);
+  }
+
+  /** Resolves true when everything queued so far is durable; false when persist is off. @returns {Promise<boolean>} */
+  persisted() {
+    return this.restoring ? this.restored.then(() => this.last) : this.last;
+  }
+
+  close() {
+    this.closed = true;
+    this.db?.close();
+    this.db = null;
+    this.unlock();
+  }
+}
