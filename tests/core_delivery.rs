@@ -561,6 +561,8 @@ mod property {
         /// The server restarts: keeping its session state, or losing it.
         Restart(bool),
         Advance(u64),
+        /// A sloppy server sends its last data frame again: the app must not get it twice.
+        Repeat,
         /// `persist`: the page reloads. Its socket dies and a new machine starts from what
         /// was stored.
         Reload,
@@ -585,6 +587,7 @@ mod property {
             1 => any::<bool>().prop_map(Op::Blackhole),
             1 => any::<bool>().prop_map(Op::Restart),
             3 => (1u64..3_000).prop_map(Op::Advance),
+            1 => Just(Op::Repeat),
         ]
     }
 
@@ -609,6 +612,8 @@ mod property {
         srv: Option<(ConnId, Option<String>)>,
         to_server: VecDeque<Msg>,
         to_client: VecDeque<Msg>,
+        /// The last data frame the server sent (for `Op::Repeat`).
+        last_data: Option<SF>,
         blackhole: bool,
         drop_after_apply: bool,
         /// Whether the server ever lost its state.
@@ -648,6 +653,7 @@ mod property {
                 srv: None,
                 to_server: VecDeque::new(),
                 to_client: VecDeque::new(),
+                last_data: None,
                 blackhole: false,
                 drop_after_apply: false,
                 lost_state: false,
@@ -773,6 +779,9 @@ mod property {
         }
 
         fn reply(&mut self, frame: SF) {
+            if matches!(frame, SF::Data { .. }) {
+                self.last_data = Some(frame.clone());
+            }
             self.to_client.push_back(encode_server(&frame));
         }
 
@@ -885,6 +894,11 @@ mod property {
                 }
                 Op::Advance(ms) => self.sim.advance(ms),
                 Op::Reload => self.reload(),
+                Op::Repeat => {
+                    if let (Some(frame), Some(_)) = (self.last_data.clone(), &self.srv) {
+                        self.reply(frame);
+                    }
+                }
             }
             self.settle();
         }
