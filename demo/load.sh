@@ -11,12 +11,10 @@ export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
 if [ -t 1 ]; then TAG=$'\033[1m[load]\033[0m'; else TAG='[load]'; fi
 say() { printf '%s %s\n' "$TAG" "$*"; }
 
-export CARGO_PROFILE_DEMO_INHERITS=release CARGO_PROFILE_DEMO_LTO=false \
-  CARGO_PROFILE_DEMO_CODEGEN_UNITS=16 CARGO_PROFILE_DEMO_OPT_LEVEL=2 CARGO_PROFILE_DEMO_PANIC=unwind
 TARGET=${CARGO_TARGET_DIR:-target}
 [[ $TARGET = /* ]] || TARGET=$ROOT/$TARGET
-say "building: cargo build --profile demo -p demo-chat-server -p demo-load"
-cargo build --profile demo --quiet -p demo-chat-server -p demo-load
+say "building: cargo build --profile server -p demo-chat-server -p demo-load"
+cargo build --profile server --quiet -p demo-chat-server -p demo-load
 [ -f demo/web/dist/index.html ] || bash demo/run.sh --check >/dev/null 2>&1 || true
 LOAD=(--connections "${LOAD_CONNECTIONS:-2000}" --rooms "${LOAD_ROOMS:-20}" --seconds "${LOAD_SECONDS:-30}")
 
@@ -30,11 +28,11 @@ cleanup() {
 trap cleanup EXIT
 
 say "1/2 one instance"
-"$TARGET/demo/demo-chat-server" --port 0 --port-file "$RUN/port" > "$RUN/single.log" 2>&1 &
+"$TARGET/server/demo-chat-server" --port 0 --port-file "$RUN/port" > "$RUN/single.log" 2>&1 &
 SINGLE=$!
 PIDS+=("$SINGLE")
 for _ in $(seq 1 100); do [ -s "$RUN/port" ] && break; sleep 0.1; done
-"$TARGET/demo/demo-load" --url "http://127.0.0.1:$(cat "$RUN/port")/" "${LOAD[@]}" --pids "server:$SINGLE" | tee "$RUN/single.json"
+"$TARGET/server/demo-load" --url "http://127.0.0.1:$(cat "$RUN/port")/" "${LOAD[@]}" --pids "server:$SINGLE" | tee "$RUN/single.json"
 kill "$SINGLE"; wait "$SINGLE" 2>/dev/null || true
 
 say "2/2 nginx -> two instances + Redis"
@@ -45,6 +43,6 @@ for _ in $(seq 1 300); do grep -q 'open http' "$RUN/cluster.log" && break; sleep
 URL=$(grep -o 'open http://127.0.0.1:[0-9]*/' "$RUN/cluster.log" | head -1 | cut -c6-)
 [ -n "$URL" ] || { cat "$RUN/cluster.log"; exit 1; }
 pid_of() { grep -o "$1 .*(pid [0-9]*)" "$RUN/cluster.log" | head -1 | grep -o '[0-9]*)$' | tr -d ')'; }
-"$TARGET/demo/demo-load" --url "$URL" "${LOAD[@]}" \
+"$TARGET/server/demo-load" --url "$URL" "${LOAD[@]}" \
   --pids "a:$(pid_of 'instance a'),b:$(pid_of 'instance b'),nginx-worker:$(pgrep -P "$(pid_of nginx)" | head -1),redis:$(pid_of redis-server)" \
   | tee "$RUN/cluster.json"

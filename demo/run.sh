@@ -39,13 +39,10 @@ die() { printf '%s %s\n' "$TAG" "$*" >&2; exit 1; }
 
 TARGET=${CARGO_TARGET_DIR:-target}
 [[ $TARGET = /* ]] || TARGET=$ROOT/$TARGET
-# The server's own profile: release without LTO. The workspace's release profile is tuned for
-# the wasm package (fat LTO, one codegen unit), which takes 10+ minutes for an axum server.
-export CARGO_PROFILE_DEMO_INHERITS=release CARGO_PROFILE_DEMO_LTO=false \
-  CARGO_PROFILE_DEMO_CODEGEN_UNITS=16 CARGO_PROFILE_DEMO_OPT_LEVEL=2 CARGO_PROFILE_DEMO_PANIC=unwind
-# `make test` (--check) builds the server with the dev profile instead: `cargo test --workspace`
+# The server is built with the workspace's "server" profile (release without the wasm package's
+# fat LTO). `make test` (--check) builds it with the dev profile instead: `cargo test --workspace`
 # has compiled it and its dependencies that way already. RWS_DEMO_PROFILE chooses.
-if [ "$MODE" = check ]; then PROFILE=${RWS_DEMO_PROFILE:-dev}; else PROFILE=${RWS_DEMO_PROFILE:-demo}; fi
+if [ "$MODE" = check ]; then PROFILE=${RWS_DEMO_PROFILE:-dev}; else PROFILE=${RWS_DEMO_PROFILE:-server}; fi
 export RWS_DEMO_PROFILE=$PROFILE
 if [ "$PROFILE" = dev ]; then BIN=$TARGET/debug/demo-chat-server; else BIN=$TARGET/$PROFILE/demo-chat-server; fi
 DIST=$ROOT/demo/web/dist

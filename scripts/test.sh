@@ -39,8 +39,8 @@ SERVER_PID=""
 stop_server() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=""; }
 trap stop_server EXIT
 trap 'exit 130' INT TERM
-cargo build -q --release -p ws-test-server || { echo "0 passed, 1 failed"; exit 1; }
-"${CARGO_TARGET_DIR:-$ROOT/target}/release/ws-test-server" > "$OUT/server.out" 2> "$OUT/server.log" &
+cargo build -q --profile server -p ws-test-server || { echo "0 passed, 1 failed"; exit 1; }
+"${CARGO_TARGET_DIR:-$ROOT/target}/server/ws-test-server" > "$OUT/server.out" 2> "$OUT/server.log" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do grep -q '^ws=' "$OUT/server.out" 2>/dev/null && break; sleep 0.1; done
 line=$(grep -m1 '^ws=' "$OUT/server.out") || { echo "test server did not start"; cat "$OUT/server.log"; echo "0 passed, 1 failed"; exit 1; }

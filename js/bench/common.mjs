@@ -74,13 +74,13 @@ function targetDir() {
 }
 
 export async function startTestServer() {
-  const build = spawnSync('cargo', ['build', '-q', '--release', '-p', 'ws-test-server'], {
+  const build = spawnSync('cargo', ['build', '-q', '--profile', 'server', '-p', 'ws-test-server'], {
     cwd: ROOT,
     env: cargoEnv(),
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   if (build.status !== 0) throw new Error(`cargo build -p ws-test-server failed (status ${build.status})`);
-  const bin = join(targetDir(), 'release/ws-test-server');
+  const bin = join(targetDir(), 'server/ws-test-server');
   if (!existsSync(bin)) throw new Error(`${bin} not found after the build`);
 
   const child = spawn(bin, [], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });

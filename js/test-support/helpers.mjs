@@ -16,7 +16,7 @@ export function testServer() {
   const controlUrl = process.env.WS_CONTROL_URL;
   if (!ws || !controlUrl) {
     throw new Error(
-      'WS_TEST_URL and WS_CONTROL_URL must point at the test server: start `cargo run -p ws-test-server --release` ' +
+      'WS_TEST_URL and WS_CONTROL_URL must point at the test server: start `cargo run -p ws-test-server --profile server` ' +
         'and export the ws=... and control=... it prints (make test does this)',
     );
   }
