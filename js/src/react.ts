@@ -15,7 +15,7 @@ import { dropError } from './messages.js';
 import { copyPayload, PendingMessages, type AckWaiter, type Payload, type PendingLimits } from './pending.js';
 import { Connection } from './resilient_ws.js';
 import { shareKey, SharedConnections } from './shared.js';
-import type { ConnectionOptions, ConnectionSnapshot, ConnectionStatus, Message, SendData, SendResult } from './types.js';
+import { emptySnapshot, type ConnectionOptions, type ConnectionSnapshot, type ConnectionStatus, type Message, type SendData, type SendResult } from './types.js';
 
 /** A ws:/wss: URL, or a function returning one (or a promise of one), called before every attempt. */
 export type UseWebSocketUrl = string | (() => string | Promise<string>);
@@ -106,20 +106,7 @@ interface Slot {
 }
 
 function placeholder(status: ConnectionStatus, lastError: Error | null = null): UseWebSocketSnapshot {
-  return Object.freeze({
-    status,
-    lastMessage: null,
-    lastJsonMessage: null,
-    attempt: 0,
-    nextRetryAt: null,
-    queuedMessages: 0,
-    queuedBytes: 0,
-    bufferedAmount: 0,
-    lastClose: null,
-    unackedMessages: 0,
-    resumed: null,
-    lastError,
-  }) as UseWebSocketSnapshot;
+  return Object.freeze({ ...emptySnapshot(status), lastError });
 }
 
 /** The snapshot while there is no connection: url null. */
@@ -410,7 +397,13 @@ function usePendingSends(
 
   const sendWithAck = useCallback((data: SendData): Promise<void> => {
     const current = slot.attached;
-    if (current !== null && !current.detached) return current.connection.sendWithAck(data);
+    if (current !== null && !current.detached) {
+      try {
+        return current.connection.sendWithAck(data);
+      } catch (error) {
+        return Promise.reject(error); // no delivery option, an OutboxFullError: one way to fail
+      }
+    }
     if (!latest.current.options.delivery) {
       return Promise.reject(new TypeError('sendWithAck needs the delivery option: useWebSocket(url, { delivery: true })'));
     }

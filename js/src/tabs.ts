@@ -15,7 +15,7 @@
 // lock again on pageshow and resume, so a frozen or cached tab never holds the connection.
 import { Connection } from './connection.js';
 import type { ConnectionOptions, LastMessage, SendResult, Snapshot } from './resilient_ws.js';
-import type { SendData } from './types.js';
+import { emptySnapshot, type SendData } from './types.js';
 
 const LEADERS = Symbol.for('resilient-ws.tabs-leaders');
 const TAG = Symbol.for('resilient-ws.tabs-tag');
@@ -49,19 +49,7 @@ export function tabsSupported(): boolean {
   return ok;
 }
 
-const INITIAL: Snapshot = Object.freeze({
-  status: 'connecting',
-  lastMessage: null,
-  lastJsonMessage: null,
-  attempt: 0,
-  nextRetryAt: null,
-  queuedMessages: 0,
-  queuedBytes: 0,
-  bufferedAmount: 0,
-  lastClose: null,
-  unackedMessages: 0,
-  resumed: null,
-}) as Snapshot;
+const INITIAL: Snapshot = emptySnapshot('connecting');
 
 /** A Connection shared by the tabs (see the top of this file). */
 export class TabsConnection {

@@ -16,3 +16,20 @@ export type CloseInfo = NonNullable<ConnectionSnapshot['lastClose']>;
 export type SendData = Parameters<Connection['sendMessage']>[0];
 /** "sent" | "queued" | "dropped". */
 export type SendResult = ReturnType<Connection['sendMessage']>;
+
+/** The snapshot while there is no Connection (yet): nothing received, queued or sent. */
+export function emptySnapshot(status: ConnectionStatus): ConnectionSnapshot {
+  return Object.freeze({
+    status,
+    lastMessage: null,
+    lastJsonMessage: null,
+    attempt: 0,
+    nextRetryAt: null,
+    queuedMessages: 0,
+    queuedBytes: 0,
+    bufferedAmount: 0,
+    lastClose: null,
+    unackedMessages: 0,
+    resumed: null,
+  }) as ConnectionSnapshot;
+}

@@ -1,5 +1,6 @@
 // Shared by the tests in js/test/. It lives outside js/test/ because `node --test js/test/`
 // runs every .js/.mjs file under that directory as a test file.
+import { after, before } from 'node:test';
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, dirname } from 'node:path';
@@ -72,6 +73,7 @@ export async function waitFor(probe, { timeout = 5000, interval = 25, what = 'co
   }
 }
 
+import { launchBrowser } from './chromium.mjs';
 export { CHROMIUM_ARGS, launchBrowser } from './chromium.mjs';
 
 /**
@@ -127,4 +129,21 @@ export async function serveDir(dir) {
       server.close(() => r());
     }),
   };
+}
+
+/**
+ * For a test file whose pages load the built package: registers before/after hooks that serve
+ * pkg/ and launch Chromium, and returns `{ browser, site }`, filled in before the tests run.
+ */
+export function servedPackage() {
+  const env = { browser: null, site: null };
+  before(async () => {
+    env.site = await serveDir(PKG);
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.site?.close();
+  });
+  return env;
 }

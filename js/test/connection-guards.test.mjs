@@ -1,26 +1,15 @@
 // The package's Connection (pkg/connection.js) in headless Chromium: `new Connection` before
 // init() has resolved, and any use after free(), throw errors that say so (the glue alone
 // says "Cannot read properties of undefined" and "null pointer passed to rust").
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PKG, launchBrowser, openPage, serveDir } from '../test-support/helpers.mjs';
+import { openPage, servedPackage } from '../test-support/helpers.mjs';
 
-let browser;
-let site;
-
-before(async () => {
-  site = await serveDir(PKG);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const served = servedPackage();
 
 /** Runs `fn` in a fresh page (a fresh module instance) and returns its result. */
 async function inFreshPage(fn) {
-  const { page, errors } = await openPage(browser, `${site.url}/package.json`);
+  const { page, errors } = await openPage(served.browser, `${served.site.url}/package.json`);
   try {
     const result = await page.evaluate(fn);
     assert.deepEqual(errors.filter((e) => !e.includes('Failed to load resource')), []); // (favicon.ico)

@@ -1,25 +1,14 @@
 // `persist: { name, maxAgeMs }` in headless Chromium: the outbox and the delivery session kept in
 // IndexedDB, against the Node delivery server (resilient-ws/server on a real `ws` server).
 // Every case counts at the server: every message applied exactly once, in order.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDeliveryServer } from '../test-support/delivery-server.mjs';
-import { PKG, launchBrowser, openPage, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
+import { openPage, servedPackage, sleep, waitFor } from '../test-support/helpers.mjs';
 
 const startServer = (applyMs = 0) => startDeliveryServer('persist', applyMs);
 
-let browser;
-let site;
-
-before(async () => {
-  site = await serveDir(PKG);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const served = servedPackage();
 
 /**
  * In the page: a Connection with persist, kept as window.conn; drops and warnings recorded.
@@ -74,7 +63,7 @@ const unacked = (page) => page.evaluate(() => window.conn.getSnapshot().unackedM
 describe('persist in Chromium', () => {
   test('a reload in the middle of a flush: the new page resumes the session, every message applied once, in order', async () => {
     const srv = await startServer(4);
-    const { page, errors } = await openPage(browser, `${site.url}/package.json`);
+    const { page, errors } = await openPage(served.browser, `${served.site.url}/package.json`);
     try {
       const persist = { name: `reload-${Date.now()}` };
       await connect(page, srv.url, persist);
@@ -104,7 +93,7 @@ describe('persist in Chromium', () => {
 
   test('binary messages survive a reload as bytes', async () => {
     const srv = await startServer();
-    const { page } = await openPage(browser, `${site.url}/package.json`);
+    const { page } = await openPage(served.browser, `${served.site.url}/package.json`);
     try {
       const persist = { name: `binary-${Date.now()}` };
       // No server yet: everything waits in the store.
@@ -128,7 +117,7 @@ describe('persist in Chromium', () => {
 
   test('entries older than maxAgeMs are reported onDrop(data, "expired") and not sent', async () => {
     const srv = await startServer();
-    const { page } = await openPage(browser, `${site.url}/package.json`);
+    const { page } = await openPage(served.browser, `${served.site.url}/package.json`);
     try {
       const name = `expire-${Date.now()}`;
       await connect(page, 'ws://127.0.0.1:9/nothing', { name });
@@ -150,7 +139,7 @@ describe('persist in Chromium', () => {
   for (const where of ['open', 'write']) {
     test(`IndexedDB refusing (${where}: QuotaExceededError): one warning, the connection works without persist`, async () => {
       const srv = await startServer();
-      const { page, errors } = await openPage(browser, `${site.url}/package.json`);
+      const { page, errors } = await openPage(served.browser, `${served.site.url}/package.json`);
       try {
         await connect(page, srv.url, { name: `refuse-${where}-${Date.now()}` }, { breakIndexedDB: where });
         assert.equal(await sendAll(page, texts(0, 20)), false, 'persisted() says nothing is persisted');
@@ -169,7 +158,7 @@ describe('persist in Chromium', () => {
   }
 
   test('persist needs delivery, and a name', async () => {
-    const { page } = await openPage(browser, `${site.url}/package.json`);
+    const { page } = await openPage(served.browser, `${served.site.url}/package.json`);
     try {
       const r = await page.evaluate(async () => {
         const { init, Connection } = await import('/index.js');
@@ -194,7 +183,7 @@ describe('persist in Chromium', () => {
 
   test('the window in which a message can be lost: sendMessage to its committed transaction', async () => {
     const srv = await startServer();
-    const { page } = await openPage(browser, `${site.url}/package.json`);
+    const { page } = await openPage(served.browser, `${served.site.url}/package.json`);
     try {
       await connect(page, srv.url, { name: `window-${Date.now()}` });
       const times = await page.evaluate(async () => {
@@ -221,9 +210,9 @@ describe('persist in Chromium', () => {
 
 test('a second Connection with the same persist name (another tab) runs without persist, with a warning; after free() the name is free again', async () => {
   const srv = await startServer();
-  const context = await browser.newContext(); // two tabs of one origin: one storage, one lock manager
-  const a = await openPage(context, `${site.url}/package.json`);
-  const b = await openPage(context, `${site.url}/package.json`);
+  const context = await served.browser.newContext(); // two tabs of one origin: one storage, one lock manager
+  const a = await openPage(context, `${served.site.url}/package.json`);
+  const b = await openPage(context, `${served.site.url}/package.json`);
   try {
     const name = `twice-${Date.now()}`;
     await connect(a.page, srv.url, { name });

@@ -1,29 +1,18 @@
 // tabs: "shared" in headless Chromium: several pages of one browser context (one origin) share
 // one socket to the Node delivery server (resilient-ws/server on a real `ws` server). Counted at
 // the server: every message exactly once, in each tab's order.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDeliveryServer } from '../test-support/delivery-server.mjs';
-import { PKG, launchBrowser, openPage, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
+import { openPage, servedPackage, sleep, waitFor } from '../test-support/helpers.mjs';
 
 const startServer = (applyMs = 0) => startDeliveryServer('tabs', applyMs);
 
-let browser;
-let site;
-
-before(async () => {
-  site = await serveDir(PKG);
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const served = servedPackage();
 
 /** A tab: a page of `context` with a shared Connection as window.conn. */
 async function tab(context, url, name) {
-  const t = await openPage(context, `${site.url}/package.json`);
+  const t = await openPage(context, `${served.site.url}/package.json`);
   await t.page.evaluate(
     async ({ url, name }) => {
       const { init, Connection } = await import('/index.js');
@@ -64,7 +53,7 @@ function assertOncePerTab(applied, counts) {
 describe('tabs "shared" in Chromium', () => {
   test('two tabs sending at once: one socket, every message once in each tab\'s order, every tab receives every message', async () => {
     const srv = await startServer();
-    const context = await browser.newContext();
+    const context = await served.browser.newContext();
     try {
       const name = `two-${Date.now()}`;
       const a = await tab(context, srv.url, name);
@@ -88,7 +77,7 @@ describe('tabs "shared" in Chromium', () => {
 
   test('closing the leader while a follower sends: a follower takes over within 2 s, nothing lost or duplicated', async () => {
     const srv = await startServer(3);
-    const context = await browser.newContext();
+    const context = await served.browser.newContext();
     try {
       const name = `close-${Date.now()}`;
       const a = await tab(context, srv.url, name);
@@ -119,7 +108,7 @@ describe('tabs "shared" in Chromium', () => {
   // with the debugger (Debugger.pause): like a frozen tab, it runs no JavaScript and keeps its lock.
   test('freezing the leader: a follower takes the lock over within 2 s; the old leader steps down when it runs again', async () => {
     const srv = await startServer();
-    const context = await browser.newContext();
+    const context = await served.browser.newContext();
     try {
       const name = `freeze-${Date.now()}`;
       const a = await tab(context, srv.url, name);
@@ -155,9 +144,9 @@ describe('tabs "shared" in Chromium', () => {
 
 test('without Web Locks, tabs "shared" warns once and each tab has its own connection', async () => {
   const srv = await startServer();
-  const context = await browser.newContext();
+  const context = await served.browser.newContext();
   try {
-    const t = await openPage(context, `${site.url}/package.json`);
+    const t = await openPage(context, `${served.site.url}/package.json`);
     const r = await t.page.evaluate(async (url) => {
       Object.defineProperty(navigator, 'locks', { value: undefined });
       const warnings = [];
