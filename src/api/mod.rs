@@ -259,6 +259,8 @@ impl ConnectionBuilder {
             protocols: self.protocols,
             options: self.options,
             hooks,
+            // (IndexedDB persistence is the JS package's; a Rust app keeps its own state.)
+            persist: None,
         });
         let _ = inner.driver.set(driver);
         Ok(Connection { inner })
