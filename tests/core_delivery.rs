@@ -612,7 +612,7 @@ mod property {
         srv: Option<(ConnId, Option<String>)>,
         to_server: VecDeque<Msg>,
         to_client: VecDeque<Msg>,
-        /// The last data frame the server sent (for `Op::Repeat`).
+        /// The last data frame the server sent on this socket since its welcome (for `Op::Repeat`).
         last_data: Option<SF>,
         blackhole: bool,
         drop_after_apply: bool,
@@ -762,6 +762,7 @@ mod property {
 
         fn server_lost_socket(&mut self) {
             self.srv = None;
+            self.last_data = None;
             self.to_server.clear();
             self.to_client.clear();
         }
@@ -801,6 +802,7 @@ mod property {
             match frame {
                 CF::Hello { sid: s, inbound } => {
                     *sid = Some(s.clone());
+                    self.last_data = None; // a repeat is of this stream only
                     for frame in self.server.hello(&s, inbound).frames {
                         self.reply(frame);
                     }
