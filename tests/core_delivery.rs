@@ -60,6 +60,16 @@ fn sid(sim: &Sim) -> String {
     sim.m.session_id().unwrap().to_owned()
 }
 
+/// After a lost socket: the retry starts, opens and is welcomed as resumed (the server has up
+/// to `out`); the frames the client then hands to the new socket.
+fn resume(sim: &mut Sim, out: u64) -> Vec<(ConnId, CF)> {
+    sim.step();
+    sim.open();
+    sim.clear();
+    welcome(sim, out, true);
+    frames(sim)
+}
+
 /// Opens the latest attempt and answers its hello with a fresh welcome.
 fn connect(sim: &mut Sim) {
     sim.open();
@@ -183,12 +193,8 @@ fn an_unacknowledged_message_past_ack_timeout_drops_the_socket_and_resends_on_th
         was_clean: false
     })));
     assert_eq!(sim.m.status(), Status::Reconnecting);
-    sim.step();
-    sim.open();
-    sim.clear();
-    welcome(&mut sim, 0, true);
     assert_eq!(
-        frames(&mut sim),
+        resume(&mut sim, 0),
         vec![(2, ACK0), (2, data(1, "a")), (2, data(2, "b"))]
     );
 }
@@ -230,12 +236,8 @@ fn a_nack_reports_the_message_rejected_and_it_is_never_resent() {
         }]
     );
     sim.server_close(1006);
-    sim.step();
-    sim.open();
-    sim.clear();
-    welcome(&mut sim, 0, true);
     assert_eq!(
-        frames(&mut sim),
+        resume(&mut sim, 0),
         vec![(2, ACK0), (2, data(1, "a")), (2, data(3, "c"))]
     );
 }
