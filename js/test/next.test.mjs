@@ -9,11 +9,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { launchBrowser, stats, uniqueScope, wsUrl } from '../test-support/helpers.mjs';
 import { assertBrowserOnly, exchangeMessage, installFixture, packPkg } from '../test-support/packing.mjs';
 
@@ -103,12 +102,14 @@ function freePort() {
   });
 }
 
-/** `next start` or `next dev` on a free port, ready to serve: { p, url }. */
+/** `next start` or `next dev` on a free port, ready to serve: { p (the process), url }. */
 async function serve(command, t) {
   const port = await freePort();
+  const t0 = Date.now();
   const p = next([command, '-H', '127.0.0.1', '-p', String(port)]);
   t.after(() => stop(p));
   await waitForOutput(p, /Ready in/, 60000);
+  t.diagnostic(`next ${command}: ready in ${Date.now() - t0} ms`);
   return { p, url: `http://127.0.0.1:${port}` };
 }
 
@@ -116,11 +117,11 @@ async function serve(command, t) {
  * The page's server-rendered HTML for a url of a fresh scope: it holds the hook's initial state,
  * and the server opened no socket (the server render touches no WebSocket).
  */
-async function assertServerRender(url) {
+async function assertServerRender({ p, url }) {
   const scope = uniqueScope('next-ssr');
   const res = await fetch(`${url}/?url=${encodeURIComponent(wsUrl(scope))}&message=ssr`);
   const html = await res.text();
-  assert.equal(res.status, 200, html);
+  assert.equal(res.status, 200, `the server render failed; ${p.label} logged:\n${p.output()}`);
   assert.match(html, /<p id="status">connecting<\/p>/, `the server render holds the initial state:\n${html}`);
   assert.equal((await stats(scope)).attempts, 0, 'the server render opened no socket');
 }
@@ -136,32 +137,33 @@ test('npm install of the tarball into a Next.js App Router app, next build (Turb
   const installed = await installFixture('next-app', tarball);
   assert.equal(installed.installed.name, 'resilient-ws');
   app = installed.dir;
+  const t0 = Date.now();
   const build = next(['build']);
   t.after(() => stop(build));
   const code = await build.exited;
   assert.equal(code, 0, `next build failed:\n${build.output()}`);
   assert.match(build.output(), /Compiled successfully/, build.output());
-  assert.doesNotMatch(build.output(), /webpack/i, 'built with Turbopack');
+  assert.match(build.output(), /Next\.js [\d.]+ \(Turbopack\)/, `built with Turbopack:\n${build.output()}`);
   const chunks = join(app, '.next/static/chunks');
   await assertBrowserOnly(chunks);
   const media = await readdir(join(app, '.next/static/media')).catch(() => []);
   assert.equal(media.filter((f) => f.endsWith('.wasm')).length, 1, `the .wasm is a static asset: ${media.join(', ')}`);
-  t.diagnostic(`${build.output().match(/Next\.js [^\n]*/)?.[0]}, resilient-ws@${installed.installed.version}`);
+  t.diagnostic(`${build.output().match(/Next\.js [^\n]*/)?.[0]}, resilient-ws@${installed.installed.version}: next build ${Date.now() - t0} ms`);
   built = true;
 });
 
 test('next start: the server render holds the initial state; the page hydrates, connects and echoes', async (t) => {
   assert.ok(built, 'the app was built');
-  const { p, url } = await serve('start', t);
-  await assertServerRender(url);
-  await exchangeMessage(browser, url, 'next-start');
-  assertNoServerError(p);
+  const server = await serve('start', t);
+  await assertServerRender(server);
+  await exchangeMessage(browser, server.url, 'next-start');
+  assertNoServerError(server.p);
 });
 
 test('next dev: the page renders on the server, connects and echoes', { timeout: 180000 }, async (t) => {
   assert.ok(app, 'the app was installed');
-  const { p, url } = await serve('dev', t);
-  await assertServerRender(url);
-  await exchangeMessage(browser, url, 'next-dev');
-  assertNoServerError(p);
+  const server = await serve('dev', t);
+  await assertServerRender(server);
+  await exchangeMessage(browser, server.url, 'next-dev');
+  assertNoServerError(server.p);
 });
