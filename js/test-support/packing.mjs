@@ -1,5 +1,5 @@
 // Packing pkg/ and installing the tarball into fixture apps, as a user would: shared by the
-// installability tests (js/test/install.test.mjs, runners.test.mjs, webpack.test.mjs).
+// installability tests (js/test/install.test.mjs, runners.test.mjs, webpack.test.mjs, next.test.mjs).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
