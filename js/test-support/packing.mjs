@@ -80,7 +80,7 @@ export async function assertBrowserOnly(dir) {
 }
 
 /**
- * Opens the fixture app (fixtures/vite-app/src/main.jsx, however built) at `siteUrl` in
+ * Opens the fixture app (fixtures/vite-app/src, however built) at `siteUrl` in
  * `browser`: it sends one message once connected and shows the echo. Checks the echo, one
  * socket even under StrictMode, and no error in the page.
  */

@@ -1,6 +1,7 @@
 // Installability with Next.js (App Router, Turbopack): `npm pack` pkg/, install the tarball into
-// a Next app (fixtures/next-app: a client component using useWebSocket, nothing configured for
-// resilient-ws, committed lock file), then
+// a Next app (fixtures/next-app, committed lock file, nothing configured for resilient-ws; its
+// page renders the client component of the other bundler fixtures, fixtures/vite-app/src/echo.jsx,
+// which uses useWebSocket), then
 // - `next build` passes, and its browser chunks hold no Node-only code;
 // - under `next start` the server render holds the hook's initial state ("connecting") and
 //   opens no socket, the server logs no error, and the page hydrates, connects and echoes;
@@ -9,11 +10,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchBrowser, stats, uniqueScope, wsUrl } from '../test-support/helpers.mjs';
+import { FIXTURES, launchBrowser, stats, uniqueScope, wsUrl } from '../test-support/helpers.mjs';
 import { assertBrowserOnly, exchangeMessage, installFixture, packPkg } from '../test-support/packing.mjs';
 
 let dir;
@@ -137,6 +138,7 @@ test('npm install of the tarball into a Next.js App Router app, next build (Turb
   const installed = await installFixture('next-app', tarball);
   assert.equal(installed.installed.name, 'resilient-ws');
   app = installed.dir;
+  await cp(join(FIXTURES, 'vite-app/src/echo.jsx'), join(app, 'app/echo.jsx'));
   const t0 = Date.now();
   const build = next(['build']);
   t.after(() => stop(build));

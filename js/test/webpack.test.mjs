@@ -1,11 +1,11 @@
 // Installability with webpack 5: `npm pack` pkg/, install the tarball into a plain React app
 // built with webpack (fixtures/webpack-app: babel-loader for JSX, default asset handling,
 // nothing added for resilient-ws, committed lock file), build the same app source as the Vite
-// fixture (fixtures/vite-app/src/main.jsx), serve it, and exchange a message with the test
+// fixture (fixtures/vite-app/src), serve it, and exchange a message with the test
 // server in headless Chromium.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES, launchBrowser, serveDir } from '../test-support/helpers.mjs';
@@ -30,8 +30,7 @@ test('npm install of the tarball into a webpack 5 + React app, webpack --mode pr
   const { tarball } = await packPkg(dir);
   const { dir: target, installed } = await installFixture('webpack-app', tarball);
   assert.equal(installed.name, 'resilient-ws');
-  await mkdir(join(target, 'src'), { recursive: true });
-  await cp(join(FIXTURES, 'vite-app/src/main.jsx'), join(target, 'src/main.jsx'));
+  await cp(join(FIXTURES, 'vite-app/src'), join(target, 'src'), { recursive: true });
   const { stdout } = await run(process.execPath, [join(target, 'node_modules/webpack-cli/bin/cli.js'), '--mode', 'production'], {
     cwd: target,
     timeout: 180000,
