@@ -2,7 +2,8 @@
 // a Next app (fixtures/next-app, committed lock file, nothing configured for resilient-ws; its
 // page renders the client component of the other bundler fixtures, fixtures/vite-app/src/echo.jsx,
 // which uses useWebSocket), then
-// - `next build` passes, and its browser chunks hold no Node-only code;
+// - `next build` passes, logging no error or warning, and its browser chunks hold no Node-only
+//   code;
 // - under `next start` the server render holds the hook's initial state ("connecting") and
 //   opens no socket, the server logs no error, and the page hydrates, connects and echoes;
 // - under `next dev` the same page renders, connects and echoes.
@@ -127,9 +128,9 @@ async function assertServerRender({ p, url }) {
   assert.equal((await stats(scope)).attempts, 0, 'the server render opened no socket');
 }
 
-/** Nothing in the server's log is an error (a server render touching `window` would be one). */
-function assertNoServerError(p) {
-  assert.doesNotMatch(p.output(), /⨯|error/i, `${p.label} logged an error:\n${p.output()}`);
+/** Nothing in a Next process's log is an error or a warning (a server render touching `window` would log one). */
+function assertNoErrorLogged(p) {
+  assert.doesNotMatch(p.output(), /⨯|⚠|error/i, `${p.label} logged an error:\n${p.output()}`);
   assert.equal(p.stderr().trim(), '', `${p.label} wrote to stderr:\n${p.output()}`);
 }
 
@@ -145,6 +146,7 @@ test('npm install of the tarball into a Next.js App Router app, next build (Turb
   const code = await build.exited;
   assert.equal(code, 0, `next build failed:\n${build.output()}`);
   assert.match(build.output(), /Compiled successfully/, build.output());
+  assertNoErrorLogged(build);
   assert.match(build.output(), /Next\.js [\d.]+ \(Turbopack\)/, `built with Turbopack:\n${build.output()}`);
   const chunks = join(app, '.next/static/chunks');
   await assertBrowserOnly(chunks);
@@ -159,7 +161,7 @@ test('next start: the server render holds the initial state; the page hydrates, 
   const server = await serve('start', t);
   await assertServerRender(server);
   await exchangeMessage(browser, server.url, 'next-start');
-  assertNoServerError(server.p);
+  assertNoErrorLogged(server.p);
 });
 
 test('next dev: the page renders on the server, connects and echoes', { timeout: 180000 }, async (t) => {
@@ -167,5 +169,5 @@ test('next dev: the page renders on the server, connects and echoes', { timeout:
   const server = await serve('dev', t);
   await assertServerRender(server);
   await exchangeMessage(browser, server.url, 'next-dev');
-  assertNoServerError(server.p);
+  assertNoErrorLogged(server.p);
 });
