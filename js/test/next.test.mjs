@@ -6,7 +6,7 @@
 //   code;
 // - under `next start` the server render holds the hook's initial state ("connecting") and
 //   opens no socket, the server logs no error, and the page hydrates, connects and echoes;
-// - under `next dev` the same page renders, connects and echoes.
+// - under `next dev`, the same.
 // Every Next process runs in its own process group, killed after each test, even on failure.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, launchBrowser, stats, uniqueScope, wsUrl } from '../test-support/helpers.mjs';
+import { FIXTURES, launchBrowser, sleep, stats, uniqueScope, wsUrl } from '../test-support/helpers.mjs';
 import { assertBrowserOnly, exchangeMessage, installFixture, packPkg } from '../test-support/packing.mjs';
 
 let dir;
@@ -90,7 +90,7 @@ async function waitForOutput(p, pattern, timeout) {
   while (!pattern.test(p.output())) {
     if (!running.has(p)) throw new Error(`${p.label} exited before printing ${pattern}:\n${p.output()}`);
     if (Date.now() > deadline) throw new Error(`${p.label} did not print ${pattern} within ${timeout} ms:\n${p.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 
