@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make pkg: build the npm package `resilient-ws` into pkg/.
-#   1. wasm-pack: the wasm module and its wasm-bindgen glue (resilient_ws.js, .d.ts, _bg.wasm);
+#   1. the wasm module and its wasm-bindgen glue (resilient_ws.js, .d.ts, _bg.wasm): cargo with a
+#      size-built std + wasm-bindgen + wasm-opt (see build_small), or wasm-pack where that is missing;
+#      then the names between the module and its glue are shortened (js/minify-wasm-names.mjs);
 #   2. tsc: js/src/*.ts -> pkg/*.js + .d.ts (the "." and "./react" entries); their Node
 #      variants (js/build-node.mjs): x.node.js, CommonJS twins x.cjs, declarations x.d.cts;
 #   3. pkg/package.json rewritten for publishing (js/pkg-manifest.mjs), README copied.
@@ -11,6 +13,30 @@ ROOT=$PWD
 export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
 log() { printf '\033[1m[pkg]\033[0m %s\n' "$*"; }
 
+# The shipped module is built with the standard library rebuilt from source with
+# panic=immediate-abort: a panic is a bare trap, so no panic message formatting (core::fmt)
+# is linked in (-4.6 KB gzipped). It needs Debian's rustc-web, rust-web-src and lld-22, which
+# `make setup` installs; elsewhere the wasm-pack build below is used.
+RUSTC_SRC=/usr/bin/rustc
+WASM_LD=/usr/lib/llvm-22/bin/wasm-ld
+small_route_ready() {
+  [ -x "$RUSTC_SRC" ] && [ -x /usr/bin/cargo ] && [ -x "$WASM_LD" ] \
+    && [ -d "$("$RUSTC_SRC" --print sysroot)/lib/rustlib/src/rust/library/std" ] \
+    && command -v wasm-bindgen >/dev/null && command -v wasm-opt >/dev/null
+}
+build_small() {
+  log "cargo build -Zbuild-std, panic=immediate-abort ($("$RUSTC_SRC" -V)); wasm-bindgen; wasm-opt -Oz"
+  local out=${CARGO_TARGET_DIR:-target}/pkg-wasm
+  RUSTUP_TOOLCHAIN= RUSTC="$RUSTC_SRC" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$out \
+    RUSTFLAGS="-Cpanic=immediate-abort -Zunstable-options -Zlocation-detail=none -Clinker=$WASM_LD" \
+    /usr/bin/cargo build --quiet --release --lib --target wasm32-unknown-unknown \
+    -Zbuild-std=std,panic_abort
+  wasm-bindgen "$out/wasm32-unknown-unknown/release/resilient_ws.wasm" --out-dir pkg --typescript \
+    --target web --out-name resilient_ws
+  wasm-opt pkg/resilient_ws_bg.wasm -o pkg/resilient_ws_bg.opt.wasm -Oz
+  mv pkg/resilient_ws_bg.opt.wasm pkg/resilient_ws_bg.wasm
+}
+
 if [ "${1:-}" != --js-only ]; then
   if [ -z "${RUSTUP_TOOLCHAIN:-}" ]; then
     RUSTUP_TOOLCHAIN=$(scripts/toolchain.sh)
@@ -18,9 +44,14 @@ if [ "${1:-}" != --js-only ]; then
   fi
   command -v wasm-pack >/dev/null || { echo "wasm-pack not found: run 'make setup'" >&2; exit 1; }
   command -v tsc >/dev/null || { echo "tsc not found in node_modules/.bin: run 'make setup'" >&2; exit 1; }
-  log "wasm-pack build (toolchain $RUSTUP_TOOLCHAIN)"
   rm -rf pkg
-  wasm-pack build --release --target web --out-dir pkg --out-name resilient_ws
+  if small_route_ready && [ "${RWS_PKG_ROUTE:-small}" = small ]; then
+    build_small
+  else
+    log "wasm-pack build (toolchain $RUSTUP_TOOLCHAIN): the standard library's panic formatting stays in (about 4.6 KB gzipped more)"
+    wasm-pack build --release --target web --out-dir pkg --out-name resilient_ws
+  fi
+  node js/minify-wasm-names.mjs pkg
 fi
 for f in resilient_ws.js resilient_ws.d.ts resilient_ws_bg.wasm; do
   [ -f "pkg/$f" ] || { echo "pkg/$f missing: wasm-pack did not produce it" >&2; exit 1; }

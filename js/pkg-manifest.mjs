@@ -1,4 +1,4 @@
-// Rewrites <pkg>/package.json (as wasm-pack wrote it) into the published manifest of `resilient-ws`.
+// Writes <pkg>/package.json: the published manifest of `resilient-ws`.
 // Usage: node js/pkg-manifest.mjs pkg
 import { readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

@@ -114,7 +114,7 @@ fi
 # ---- what takes the room in the wasm ---------------------------------------------------------
 # The shipped wasm has no names (wasm-opt drops the name section), so twiggy lists code[N] and
 # data[N]. The full bench also shows a twin with names: the cargo output the package came from,
-# through wasm-bindgen and wasm-opt with the tree's wasm-pack flags plus -g (names kept; the
+# through wasm-bindgen and wasm-opt with the tree's wasm-opt flags plus -g (names kept; the
 # same sizes to within a few bytes), but only when that cargo output is at hand and, without
 # -g, reproduces the shipped file byte for byte.
 wasm_opt_flags() { # <Cargo.toml>: [package.metadata.wasm-pack.profile.release] wasm-opt, else wasm-pack's -O
@@ -130,7 +130,10 @@ named_twin() { # <cargo output .wasm> <pkg dir> <Cargo.toml> <scratch dir>: prin
   rm -rf "$out"; mkdir -p "$out"
   wasm-bindgen "$src" --out-dir "$out" --target web --out-name resilient_ws >/dev/null 2>&1 || return 0
   wasm-opt "${flags[@]}" "$out/resilient_ws_bg.wasm" -o "$out/plain.wasm" >/dev/null 2>&1 || return 0
-  cmp -s "$out/plain.wasm" "$pkg/resilient_ws_bg.wasm" || return 0
+  # make pkg also shortens the import/export names (js/minify-wasm-names.mjs): compare either form.
+  local short; read -r -a short <<<"$(node "$ROOT/js/minify-wasm-names.mjs" --wasm-opt-args)"
+  wasm-opt "$out/plain.wasm" "${short[@]}" -o "$out/short.wasm" >/dev/null 2>&1 || return 0
+  cmp -s "$out/plain.wasm" "$pkg/resilient_ws_bg.wasm" || cmp -s "$out/short.wasm" "$pkg/resilient_ws_bg.wasm" || return 0
   wasm-opt "${flags[@]}" -g "$out/resilient_ws_bg.wasm" -o "$out/named.wasm" >/dev/null 2>&1 || return 0
   echo "$out/named.wasm ${flags[*]}"
 }
@@ -138,12 +141,13 @@ if command -v twiggy >/dev/null; then
   sides=(after)
   [ $MODE = before-after ] && sides=(before after)
   for side in "${sides[@]}"; do
-    dir=$BEFORE; cargo_out=$BASE_DIR/cargo-target/wasm32-unknown-unknown/release/resilient_ws.wasm
-    manifest=$BASE_DIR/src/Cargo.toml
+    dir=$BEFORE; targets=$BASE_DIR/cargo-target; manifest=$BASE_DIR/src/Cargo.toml
     if [ $side = after ]; then
-      dir=$AFTER; cargo_out=${CARGO_TARGET_DIR:-$ROOT/target}/wasm32-unknown-unknown/release/resilient_ws.wasm
-      manifest=$ROOT/Cargo.toml
+      dir=$AFTER; targets=${CARGO_TARGET_DIR:-$ROOT/target}; manifest=$ROOT/Cargo.toml
     fi
+    # js/build-pkg.sh's size route builds in <target>/pkg-wasm; wasm-pack in <target>.
+    cargo_out=$targets/pkg-wasm/wasm32-unknown-unknown/release/resilient_ws.wasm
+    [ -f "$cargo_out" ] || cargo_out=$targets/wasm32-unknown-unknown/release/resilient_ws.wasm
     if [ -z "$dir" ] || [ ! -f "$dir/resilient_ws_bg.wasm" ]; then
       echo "== twiggy: no $side package"; echo; continue
     fi

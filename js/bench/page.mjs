@@ -35,7 +35,7 @@ async function loadPackage(name, base) {
   if (typeof glue?.default === 'function') {
     try {
       const exports = await glue.default();
-      if (exports?.memory instanceof WebAssembly.Memory) memory = exports.memory;
+      memory = Object.values(exports ?? {}).find((v) => v instanceof WebAssembly.Memory) ?? null;
     } catch {
       /* not wasm-bindgen's init */
     }

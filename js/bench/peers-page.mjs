@@ -24,7 +24,7 @@ let wasmMemory = null;
 try {
   const glue = await import(`${PKG}resilient_ws.js`);
   const exports = await glue.default();
-  if (exports?.memory instanceof WebAssembly.Memory) wasmMemory = exports.memory;
+  wasmMemory = Object.values(exports ?? {}).find((v) => v instanceof WebAssembly.Memory) ?? null;
 } catch {
   /* unknown */
 }
