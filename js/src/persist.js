@@ -109,6 +109,7 @@ export class Persister {
         request(messages.getAll()),
         request(tabs.getAllKeys()),
         request(tabs.getAll()),
+        tx.commit?.(), // see commit()
       ]);
       leader?.(Object.fromEntries(tabIds.map((k, i) => [String(k), Number(tabSeen[i])])));
       this.db = db;
@@ -204,6 +205,10 @@ export class Persister {
     try {
       const tx = db.transaction([MESSAGES, META, TABS], 'readwrite');
       for (const op of ops) op(tx);
+      // Committed now, not when this page next runs: a tab frozen (or stopped in a debugger)
+      // before the requests' success events reached it would otherwise keep the transaction
+      // open, and every other tab's transaction over these stores would wait behind it.
+      tx.commit?.();
       this.last = new Promise((resolve) => {
         tx.oncomplete = () => resolve(true);
         tx.onabort = () => {
