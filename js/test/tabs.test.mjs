@@ -10,26 +10,52 @@ const startServer = (applyMs = 0) => startDeliveryServer('tabs', applyMs);
 
 const served = servedPackage();
 
-/** A tab: a page of `context` with a shared Connection as window.conn. */
-async function tab(context, url, name) {
+/**
+ * A tab: a page of `context` with a shared Connection as window.conn; what its onMessage, onAck
+ * and onDrop hear is in window.got, window.acks and window.drops ([data, reason, detail]).
+ */
+async function tab(context, url, name, extra = {}) {
   const t = await openPage(context, `${served.site.url}/package.json`);
   await t.page.evaluate(
-    async ({ url, name }) => {
+    async ({ url, name, extra }) => {
       const { init, Connection } = await import('/index.js');
       await init();
       window.got = [];
+      window.acks = [];
+      window.drops = [];
       window.conn = new Connection(url, {
         delivery: true,
         persist: { name },
         tabs: 'shared',
         reconnect: { initialDelayMs: 30, maxDelayMs: 100 },
         onMessage: (m) => window.got.push(m.data),
+        onAck: (data) => window.acks.push(data),
+        onDrop: (...a) => window.drops.push(a),
+        ...extra,
       });
     },
-    { url, name },
+    { url, name, extra },
   );
   return t;
 }
+
+/** Sends prefix+from … prefix+(to-1) with sendWithAck; their outcomes go to window.settled ([text, "ok" | DropError reason]). */
+const sendWithAck = (page, prefix, from, to) =>
+  page.evaluate(
+    ({ prefix, from, to }) => {
+      window.settled ??= [];
+      for (let i = from; i < to; i++) {
+        const text = `${prefix}${i}`;
+        window.conn.sendWithAck(text).then(
+          () => window.settled.push([text, 'ok']),
+          (e) => window.settled.push([text, `${e.name}:${e.reason}`]),
+        );
+      }
+    },
+    { prefix, from, to },
+  );
+
+const range = (prefix, from, to) => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 
 const send = (page, prefix, from, to) =>
   page.evaluate(
@@ -97,6 +123,88 @@ describe('tabs "shared" in Chromium', () => {
       assertOncePerTab(srv.applied, { b: 160, c: 150 });
       assert.equal(srv.sids.size, 1, 'the same session');
       console.log(`# tabs takeover after the leader closed: ${takeover} ms`);
+    } finally {
+      await context.close();
+      await srv.close();
+    }
+  });
+
+  test('sendWithAck, onAck and onDrop in the tab that sent the message, also across a takeover', async () => {
+    const srv = await startServer(4);
+    const context = await served.browser.newContext();
+    try {
+      const name = `ack-${Date.now()}`;
+      const a = await tab(context, srv.url, name);
+      await waitFor(() => leader(a.page), { what: 'a leads' });
+      const b = await tab(context, srv.url, name);
+      const c = await tab(context, srv.url, name);
+      await sendWithAck(a.page, 'a', 0, 20);
+      await sendWithAck(b.page, 'b', 0, 100);
+      await sendWithAck(c.page, 'c', 0, 100);
+      // Durable before the leader goes: these promises must settle through the next leader.
+      for (const t of [a, b, c]) assert.equal(await t.page.evaluate(() => window.conn.persisted()), true);
+      await waitFor(() => a.page.evaluate(() => window.acks.length >= 20), { what: 'the leader\'s own 20 acknowledged' });
+      await sleep(50);
+      assert.deepEqual(await a.page.evaluate(() => window.acks), range('a', 0, 20), 'the leader hears only its own acks');
+      assert.ok(srv.applied.length < 200, `the leader goes while the flush is under way (${srv.applied.length} applied)`);
+      await a.page.close();
+      await waitFor(async () => (await leader(b.page)) || (await leader(c.page)), { timeout: 2000, what: 'a new leader within 2 s' });
+      for (const [t, prefix] of [[b, 'b'], [c, 'c']]) {
+        await waitFor(() => t.page.evaluate(() => window.settled.length >= 100), { timeout: 15000, what: `${prefix}'s 100 sendWithAck settled` });
+        const { settled, acks, drops } = await t.page.evaluate(() => ({ settled: window.settled, acks: window.acks, drops: window.drops }));
+        assert.deepEqual(settled, range(prefix, 0, 100).map((m) => [m, 'ok']), `${prefix}: every sendWithAck resolved, in order`);
+        assert.deepEqual(acks, range(prefix, 0, 100), `${prefix}: onAck for its own messages only, each once, in order`);
+        assert.deepEqual(drops, [], `${prefix}: no drops`);
+      }
+      await sleep(100);
+      assertOncePerTab(srv.applied, { a: 20, b: 100, c: 100 });
+      assert.equal(srv.sids.size, 1, 'the same session');
+    } finally {
+      await context.close();
+      await srv.close();
+    }
+  });
+
+  test('a full shared outbox refuses a follower\'s message as a Connection does: at once when the tab knows, else onDrop "full"', async () => {
+    const srv = await startServer();
+    const context = await served.browser.newContext();
+    try {
+      const name = `full-${Date.now()}`;
+      const outbox = { maxMessages: 5, overflow: 'error' };
+      const a = await tab(context, srv.url, name, { outbox });
+      await waitFor(() => leader(a.page), { what: 'a leads' });
+      const b = await tab(context, srv.url, name, { outbox });
+      const c = await tab(context, srv.url, name, { outbox: { ...outbox, overflow: 'drop-newest' } });
+      const outboxLength = (t) => t.page.evaluate(() => window.conn.getSnapshot().unackedMessages + window.conn.getSnapshot().queuedMessages);
+      await a.page.evaluate(() => window.conn.close()); // closed: nothing leaves the outbox
+      await waitFor(() => b.page.evaluate(() => window.conn.status === 'closed'), { what: 'b sees closed' });
+      await send(b.page, 'b', 0, 4);
+      await waitFor(async () => (await outboxLength(b)) === 4, { what: 'b sees 4 queued' });
+      // Two at once: the snapshot says 4, so both leave b; the leader refuses the second.
+      const late = await b.page.evaluate(() => {
+        window.conn.sendMessage('b4');
+        return window.conn.sendWithAck('late').then(() => 'resolved', (e) => `${e.name}: ${e.reason}`);
+      });
+      assert.equal(late, 'DropError: full');
+      assert.deepEqual(await b.page.evaluate(() => window.drops), [['late', 'full']]);
+      await waitFor(async () => (await outboxLength(b)) === 5 && (await outboxLength(c)) === 5, { what: 'b and c see 5 queued' });
+      // Now the tabs know: refused at once, as by a Connection with the same outbox options.
+      for (const t of [a, b]) {
+        const thrown = await t.page.evaluate(() => {
+          try {
+            return window.conn.sendMessage('nope');
+          } catch (e) {
+            return e.name;
+          }
+        });
+        assert.equal(thrown, 'OutboxFullError');
+      }
+      const dropped = await c.page.evaluate(() => [window.conn.sendMessage('c-dropped'), window.drops]);
+      assert.deepEqual(dropped, ['dropped', [['c-dropped', 'full']]], 'drop-newest: "dropped" and onDrop(data, "full"), before sendMessage returns');
+      await a.page.evaluate(() => window.conn.reconnect());
+      await waitFor(() => srv.applied.length >= 5, { what: 'the 5 queued applied' });
+      await sleep(200);
+      assertOncePerTab(srv.applied, { b: 5 });
     } finally {
       await context.close();
       await srv.close();
