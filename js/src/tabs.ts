@@ -20,7 +20,7 @@
 //   tab (`leader` {seen}): nothing is lost, nothing is stored twice;
 // - leader → all `msg` (every message received, in order), `snap` (the snapshot) and
 //   `outcome` {to, id, reason?, detail?} (no reason: acknowledged);
-// - follower → leader `close` / `reconnect`.
+// - follower → leader `hello` (a new tab: the leader answers with `snap`), `close` / `reconnect`.
 // The leader gives up (lock released, socket closed) on pagehide and freeze, and queues for the
 // lock again on pageshow and resume, so a frozen or cached tab never holds the connection.
 import { Connection } from './connection.js';
@@ -45,6 +45,7 @@ type Wire =
   | { t: 'snap'; snapshot: Snapshot }
   | { t: 'close'; code?: number; reason?: string }
   | { t: 'reconnect' }
+  | { t: 'hello' }
   | { t: 'ping' }
   | { t: 'pong' };
 
@@ -124,6 +125,7 @@ export class TabsConnection {
     document.addEventListener('freeze', this.#onHide);
     document.addEventListener('resume', this.#onShow);
     this.#join();
+    this.#post({ t: 'hello' });
     // A frozen or hung leader keeps its lock: a follower that hears nothing takes it over.
     this.#pinger = setInterval(() => this.#watch(), PING_MS);
   }
@@ -398,12 +400,15 @@ export class TabsConnection {
 
   #receive(m: Wire): void {
     const inner = this.#inner;
-    if (!inner && m.t !== 'send' && m.t !== 'ping' && m.t !== 'close' && m.t !== 'reconnect') this.#heard = Date.now();
+    if (!inner && m.t !== 'send' && m.t !== 'ping' && m.t !== 'hello' && m.t !== 'close' && m.t !== 'reconnect') this.#heard = Date.now();
     switch (m.t) {
       case 'ping':
         if (inner) this.#post({ t: 'pong' });
         return;
       case 'pong':
+        return;
+      case 'hello':
+        if (inner) this.#post({ t: 'snap', snapshot: inner.getSnapshot() });
         return;
       case 'send': {
         // In order and once per tab; before the store is read, nothing (all is sent again then).
