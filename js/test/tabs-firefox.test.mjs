@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startDeliveryServer } from '../test-support/delivery-server.mjs';
 import { firefoxMissing, launchFirefox } from '../test-support/firefox-bidi.mjs';
 import { PKG, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
+import { assertOncePerTab, send, twoTabsAtOnce } from '../test-support/tabs-scenarios.mjs';
 
 let firefox;
 let site;
@@ -39,19 +40,8 @@ const connect = (tab, url, options) =>
     return true;
   }, { url, options });
 
-const send = (tab, prefix, from, to) =>
-  tab.evaluate(({ prefix, from, to }) => {
-    for (let i = from; i < to; i++) window.conn.sendMessage(`${prefix}${i}`);
-    return window.conn.persisted();
-  }, { prefix, from, to });
-
-function assertOncePerTab(applied, counts) {
-  for (const [prefix, n] of Object.entries(counts)) {
-    const mine = applied.filter((m) => m.startsWith(prefix)).map((m) => Number(m.slice(prefix.length)));
-    assert.deepEqual(mine, Array.from({ length: n }, (_, i) => i), `${prefix}: exactly once, in order`);
-  }
-  assert.equal(applied.length, Object.values(counts).reduce((a, b) => a + b, 0), 'nothing else');
-}
+/** Sends prefix+from … prefix+(to-1), then waits for persisted(); returns its result. */
+const sendPersisted = (tab, prefix, from, to) => send(tab, prefix, from, to).then(() => tab.evaluate(() => window.conn.persisted()));
 
 describe('persist and tabs "shared" in Firefox', { skip: firefoxMissing }, () => {
   test('two tabs sending at once: one socket, every message once in each tab\'s order, both receive every message', async () => {
@@ -61,15 +51,7 @@ describe('persist and tabs "shared" in Firefox', { skip: firefoxMissing }, () =>
       const options = { persist: { name: `ff-two-${Date.now()}` }, tabs: 'shared' };
       await connect(a, srv.url, options);
       await connect(b, srv.url, options);
-      await waitFor(async () => (await a.evaluate(() => window.conn.leader)) !== (await b.evaluate(() => window.conn.leader)), { what: 'one leader' });
-      await Promise.all([send(a, 'a', 0, 200), send(b, 'b', 0, 200)]);
-      await waitFor(() => srv.applied.length >= 400, { timeout: 10000, what: 'all 400 applied' });
-      await sleep(100);
-      assertOncePerTab(srv.applied, { a: 200, b: 200 });
-      assert.equal(srv.connections(), 1, 'one socket for both tabs');
-      const [sid] = srv.sids;
-      await srv.server.send(sid, 'to-all');
-      for (const t of [a, b]) await waitFor(() => t.evaluate(() => window.got.includes('to-all') && window.conn.status === 'connected'), { what: 'every tab receives, and shows connected' });
+      await twoTabsAtOnce(srv, a, b);
     } finally {
       await a.close();
       await b.close();
@@ -83,13 +65,13 @@ describe('persist and tabs "shared" in Firefox', { skip: firefoxMissing }, () =>
     try {
       const options = { persist: { name: `ff-reload-${Date.now()}` } };
       await connect(tab, srv.url, options);
-      assert.equal(await send(tab, 'm', 0, 300), true, 'persisted() resolves true once stored');
+      assert.equal(await sendPersisted(tab, 'm', 0, 300), true, 'persisted() resolves true once stored');
       await waitFor(() => srv.applied.length >= 40, { what: 'the flush under way' });
       await tab.reload();
       const atReload = srv.applied.length;
       assert.ok(atReload < 300, `reloaded mid-flush (${atReload} of 300 applied)`);
       await connect(tab, srv.url, options);
-      assert.equal(await send(tab, 'm', 300, 310), true);
+      assert.equal(await sendPersisted(tab, 'm', 300, 310), true);
       await waitFor(() => srv.applied.length >= 310, { timeout: 15000, what: 'all 310 applied' });
       await sleep(200);
       assertOncePerTab(srv.applied, { m: 310 });

@@ -2,28 +2,17 @@
 // bundled by Vite from pkg/) in two pages of one browser context, against the Node delivery
 // server. Both pages show the shared status, both receive every message, both send; counted
 // at the server: every message exactly once, in each page's order.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDeliveryServer } from '../test-support/delivery-server.mjs';
-import { serveFixtureApp } from '../test-support/fixtures.mjs';
-import { launchBrowser, openPage, sleep, waitFor } from '../test-support/helpers.mjs';
+import { servedFixtureApp } from '../test-support/fixtures.mjs';
+import { openPage, sleep, waitFor } from '../test-support/helpers.mjs';
 
-let browser;
-let site;
-
-before(async () => {
-  site = await serveFixtureApp('hook-app', { 'resilient-ws/react': 'react.js', 'resilient-ws': 'index.js' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+const served = servedFixtureApp('hook-app', { 'resilient-ws/react': 'react.js', 'resilient-ws': 'index.js' });
 
 /** A page of `context` rendering one probe `a` with tabs "shared". */
 async function hookTab(context, url, name) {
-  const p = await openPage(context, `${site.url}/`);
+  const p = await openPage(context, `${served.site.url}/`);
   await p.page.waitForFunction(() => window.harness?.ready === true);
   await p.page.evaluate(([url, name]) => {
     const options = { delivery: true, persist: { name }, tabs: 'shared', reconnect: { initialDelayMs: 30, maxDelayMs: 100 } };
@@ -36,7 +25,7 @@ const probe = (page, fn, arg) => page.evaluate(([f, a]) => new Function('probe',
 
 test('useWebSocket with tabs "shared" in two pages: one socket, both show its status, both receive every message, both send', async () => {
   const srv = await startDeliveryServer('tabs-hook', 2);
-  const context = await browser.newContext();
+  const context = await served.browser.newContext();
   try {
     const name = `hook-${Date.now()}`;
     const pages = [await hookTab(context, srv.url, name), await hookTab(context, srv.url, name)];

@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDeliveryServer } from '../test-support/delivery-server.mjs';
 import { openPage, servedPackage, sleep, waitFor } from '../test-support/helpers.mjs';
+import { assertOncePerTab, leader, send, twoTabsAtOnce } from '../test-support/tabs-scenarios.mjs';
 
 const startServer = (applyMs = 0) => startDeliveryServer('tabs', applyMs);
 
@@ -57,25 +58,6 @@ const sendWithAck = (page, prefix, from, to) =>
 
 const range = (prefix, from, to) => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 
-const send = (page, prefix, from, to) =>
-  page.evaluate(
-    ({ prefix, from, to }) => {
-      for (let i = from; i < to; i++) window.conn.sendMessage(`${prefix}${i}`);
-    },
-    { prefix, from, to },
-  );
-
-const leader = (page) => page.evaluate(() => window.conn.leader);
-
-/** Each prefix's messages, in the order applied: exactly 0 … n-1. */
-function assertOncePerTab(applied, counts) {
-  for (const [prefix, n] of Object.entries(counts)) {
-    const mine = applied.filter((m) => m.startsWith(prefix)).map((m) => Number(m.slice(prefix.length)));
-    assert.deepEqual(mine, Array.from({ length: n }, (_, i) => i), `${prefix}: exactly once, in order`);
-  }
-  assert.equal(applied.length, Object.values(counts).reduce((a, b) => a + b, 0), 'nothing else');
-}
-
 describe('tabs "shared" in Chromium', () => {
   test('two tabs sending at once: one socket, every message once in each tab\'s order, every tab receives every message', async () => {
     const srv = await startServer();
@@ -84,17 +66,7 @@ describe('tabs "shared" in Chromium', () => {
       const name = `two-${Date.now()}`;
       const a = await tab(context, srv.url, name);
       const b = await tab(context, srv.url, name);
-      await waitFor(async () => (await leader(a.page)) !== (await leader(b.page)), { what: 'one leader' });
-      await Promise.all([send(a.page, 'a', 0, 200), send(b.page, 'b', 0, 200)]);
-      await waitFor(() => srv.applied.length >= 400, { timeout: 10000, what: 'all 400 applied' });
-      await sleep(100);
-      assertOncePerTab(srv.applied, { a: 200, b: 200 });
-      assert.equal(srv.connections(), 1, 'one socket for both tabs');
-      const [sid] = srv.sids;
-      await srv.server.send(sid, 'to-all');
-      for (const t of [a, b]) await waitFor(() => t.page.evaluate(() => window.got.includes('to-all')), { what: 'every tab receives' });
-      const statuses = await Promise.all([a, b].map((t) => t.page.evaluate(() => window.conn.getSnapshot().status)));
-      assert.deepEqual(statuses, ['connected', 'connected'], 'every tab shows the shared status');
+      await twoTabsAtOnce(srv, a.page, b.page);
     } finally {
       await context.close();
       await srv.close();
