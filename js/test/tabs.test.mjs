@@ -113,6 +113,7 @@ describe('tabs "shared" in Chromium', () => {
       await sendWithAck(a.page, 'a', 0, 20);
       await sendWithAck(b.page, 'b', 0, 100);
       await sendWithAck(c.page, 'c', 0, 100);
+      await sendWithAck(b.page, 'refuse-b', 0, 1); // refused by the server: onDrop and DropError in b only
       // Durable before the leader goes: these promises must settle through the next leader.
       for (const t of [a, b, c]) assert.equal(await t.page.evaluate(() => window.conn.persisted()), true);
       await waitFor(() => a.page.evaluate(() => window.acks.length >= 20), { what: 'the leader\'s own 20 acknowledged' });
@@ -122,11 +123,12 @@ describe('tabs "shared" in Chromium', () => {
       await a.page.close();
       await waitFor(async () => (await leader(b.page)) || (await leader(c.page)), { timeout: 2000, what: 'a new leader within 2 s' });
       for (const [t, prefix] of [[b, 'b'], [c, 'c']]) {
-        await waitFor(() => t.page.evaluate(() => window.settled.length >= 100), { timeout: 15000, what: `${prefix}'s 100 sendWithAck settled` });
+        const refused = prefix === 'b' ? [['refuse-b0', 'DropError:rejected']] : [];
+        await waitFor(() => t.page.evaluate((n) => window.settled.length >= n, 100 + refused.length), { timeout: 15000, what: `${prefix}'s sendWithAck settled` });
         const { settled, acks, drops } = await t.page.evaluate(() => ({ settled: window.settled, acks: window.acks, drops: window.drops }));
-        assert.deepEqual(settled, range(prefix, 0, 100).map((m) => [m, 'ok']), `${prefix}: every sendWithAck resolved, in order`);
+        assert.deepEqual(settled, [...range(prefix, 0, 100).map((m) => [m, 'ok']), ...refused], `${prefix}: every sendWithAck settled, in order`);
         assert.deepEqual(acks, range(prefix, 0, 100), `${prefix}: onAck for its own messages only, each once, in order`);
-        assert.deepEqual(drops, [], `${prefix}: no drops`);
+        assert.deepEqual(drops, refused.length ? [['refuse-b0', 'rejected', 'refused']] : [], `${prefix}: onDrop for its own refused message only`);
       }
       await sleep(100);
       assertOncePerTab(srv.applied, { a: 20, b: 100, c: 100 });
