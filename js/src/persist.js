@@ -3,7 +3,8 @@
 // WebAssembly driver (src/driver/persist.rs loads this file as a wasm-bindgen snippet).
 //
 // Two object stores: `messages` (key: the message's seq; value: { d: string | ArrayBuffer,
-// t: epoch ms when it was sent }) and `meta` (key "session": { sid, inbound, nextSeq,
+// t: epoch ms when it was sent, and with tabs "shared" f: the tab that sent it, i: its number
+// there }) and `meta` (key "session": { sid, inbound, nextSeq,
 // welcomed }). The driver queues the changes of one step (put, deleteUpTo, remove, clear,
 // meta) and commits them as ONE readwrite transaction; IndexedDB runs readwrite transactions
 // over the same stores in the order they were created, so the store follows the machine in order.
@@ -18,13 +19,15 @@ const TABS = 'tabs';
  * tabs "shared" (js/src/tabs.ts) talks to this module through two well-known globals, since
  * this file is loaded as the wasm driver's snippet and tabs.ts cannot import that instance:
  * - LEADERS: Map name → callback. The leader tab holds the name's lock itself (no second lock
- *   is taken here), and hears what the store says each follower tab already had stored.
- * - TAG: { from, id } while the leader hands a follower's message to its Connection: stored
- *   with it, in the same transaction, so that a new leader knows it was stored.
+ *   is taken here), and hears what the store says each tab already had stored, and whose each
+ *   stored message is (in seq order), to route its acknowledgement back to the tab that sent it.
+ * - TAG: { from, id } while the leader hands a message to its Connection: stored with it, in
+ *   the same transaction, so that a new leader knows it was stored, and whose it is.
  */
 const LEADERS = Symbol.for('resilient-ws.tabs-leaders');
 const TAG = Symbol.for('resilient-ws.tabs-tag');
-/** @returns {Map<string, (seen: Record<string, number>) => void> | undefined} */
+/** @typedef {{ from: string, id: number, data: unknown }} Owner a stored message's tab and number there */
+/** @returns {Map<string, (seen: Record<string, number>, owners: Owner[]) => void> | undefined} */
 const leaders = () => /** @type {any} */ (globalThis)[LEADERS];
 
 let warned = false;
@@ -81,6 +84,12 @@ export class Persister {
     this.restoring = true;
     this.closed = false;
     this.unlock = () => {};
+    /** tabs "shared": each stored message's tab and number (and its data), by seq. */
+    /** @type {Map<number, { tag: { from: string, id: number }, data: unknown }>} */
+    this.tags = new Map();
+    /** After clear() (a session reset renumbers the messages): the tags to give back, by message. */
+    /** @type {{ tag: { from: string, id: number }, data: unknown }[]} */
+    this.retag = [];
     /** @type {(v?: unknown) => void} */
     let restoredDone = () => {};
     this.restored = new Promise((resolve) => (restoredDone = resolve));
@@ -109,8 +118,11 @@ export class Persister {
         request(messages.getAll()),
         request(tabs.getAllKeys()),
         request(tabs.getAll()),
+        tx.commit?.(), // see commit()
       ]);
-      leader?.(Object.fromEntries(tabIds.map((k, i) => [String(k), Number(tabSeen[i])])));
+      for (let i = 0; i < keys.length; i++) if (values[i].f !== undefined) this.tags.set(Number(keys[i]), { tag: { from: values[i].f, id: Number(values[i].i) }, data: values[i].d });
+      const owners = values.flatMap((v) => (typeof v.f === 'string' ? [{ from: v.f, id: Number(v.i), data: v.d }] : []));
+      leader?.(Object.fromEntries(tabIds.map((k, i) => [String(k), Number(tabSeen[i])])), owners);
       this.db = db;
       this.last = Promise.resolve(true);
       const m = meta ?? {};
@@ -125,7 +137,7 @@ export class Persister {
       ];
     } catch (e) {
       warnOnce(errorText(e));
-      leaders()?.get(name)?.({});
+      leaders()?.get(name)?.({}, []);
       return null;
     }
   }
@@ -166,22 +178,32 @@ export class Persister {
    * @param {number} at
    */
   put(seq, data, at) {
-    const tag = /** @type {{ from: string, id: number } | undefined} */ (/** @type {any} */ (globalThis)[TAG]);
-    this.ops.push((tx) => tx.objectStore(MESSAGES).put({ d: data, t: at }, seq));
-    if (tag) this.ops.push((tx) => tx.objectStore(TABS).put(tag.id, tag.from));
+    const sent = /** @type {{ from: string, id: number } | undefined} */ (/** @type {any} */ (globalThis)[TAG]);
+    // A message put again after clear() keeps its tag (the same data, in the same order).
+    const again = sent ? -1 : this.retag.findIndex((r) => r.data === data);
+    const tag = sent ?? (again >= 0 ? this.retag.splice(again, 1)[0].tag : undefined);
+    const value = tag ? { d: data, t: at, f: tag.from, i: tag.id } : { d: data, t: at };
+    if (tag) this.tags.set(seq, { tag, data });
+    this.ops.push((tx) => tx.objectStore(MESSAGES).put(value, seq));
+    if (sent) this.ops.push((tx) => tx.objectStore(TABS).put(sent.id, sent.from));
   }
 
   /** @param {number} upto every message with seq ≤ upto, in one call */
   deleteUpTo(upto) {
+    for (const seq of this.tags.keys()) if (seq <= upto) this.tags.delete(seq);
     this.ops.push((tx) => tx.objectStore(MESSAGES).delete(IDBKeyRange.upperBound(upto)));
   }
 
   /** @param {number} seq */
   remove(seq) {
+    this.tags.delete(seq);
     this.ops.push((tx) => tx.objectStore(MESSAGES).delete(seq));
   }
 
+  /** Everything; the messages put again next (a session reset renumbers them) keep their tags. */
   clear() {
+    this.retag = [...this.tags.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+    this.tags.clear();
     this.ops.push((tx) => tx.objectStore(MESSAGES).clear());
   }
 
@@ -199,11 +221,16 @@ export class Persister {
   commit() {
     const ops = this.ops;
     this.ops = [];
+    this.retag = [];
     const db = this.db;
     if (db === null || ops.length === 0) return;
     try {
       const tx = db.transaction([MESSAGES, META, TABS], 'readwrite');
       for (const op of ops) op(tx);
+      // Committed now, not when this page next runs: a tab frozen (or stopped in a debugger)
+      // before the requests' success events reached it would otherwise keep the transaction
+      // open, and every other tab's transaction over these stores would wait behind it.
+      tx.commit?.();
       this.last = new Promise((resolve) => {
         tx.oncomplete = () => resolve(true);
         tx.onabort = () => {

@@ -13,7 +13,7 @@ import { connectionOptions, reportLater, type CallbackTarget, type Callbacks } f
 import { init } from './init.js';
 import { dropError } from './messages.js';
 import { copyPayload, PendingMessages, type AckWaiter, type Payload, type PendingLimits } from './pending.js';
-import { Connection } from './resilient_ws.js';
+import { Connection } from './connection.js'; // (tabs "shared": a TabsConnection)
 import { shareKey, SharedConnections } from './shared.js';
 import { emptySnapshot, type ConnectionOptions, type ConnectionSnapshot, type ConnectionStatus, type Message, type SendData, type SendResult } from './types.js';
 

@@ -3,34 +3,59 @@
 // Every tab makes a TabsConnection. The tabs queue for a Web Lock named after persist.name (the
 // lock persist.js takes for a lone Connection, so a plain Connection elsewhere cannot use the
 // name at the same time): the tab holding it is the leader and runs the one real Connection
-// (with persist); the others are followers. They talk over a BroadcastChannel:
-// - follower → leader `send` {from, id, data}: the leader hands it to its Connection, tagged,
-//   so that the store records "tab `from` had `id` stored" in the same transaction as the
-//   message (persist.js TAG), then answers `stored` {to, upto} once it is durable. A follower
-//   keeps each message until then, and sends the rest again to a new leader, which first says
-//   what the store already has (`leader` {seen}): nothing is lost, nothing is stored twice;
-// - leader → all `msg` (every message received, in order) and `snap` (the snapshot);
-// - follower → leader `close` / `reconnect`.
+// (with persist); the others are followers. They talk over a BroadcastChannel.
+//
+// Every message has an owner: the tab that sent it (`from`, a random tab id) and its number
+// there (`id`, 1, 2, …). The leader hands each message to its Connection tagged with both, so
+// that the store records it with the message, in the same transaction (persist.js TAG), and
+// keeps the owners of the messages its Connection holds, in order (#route): an
+// acknowledgement or a drop of a message goes back to its owner (`outcome`), which calls its
+// own onAck/onDrop and settles its sendWithAck. A new leader reads the owners from the store,
+// so the outcomes of messages stored under the old leader still reach their tabs.
+// - follower → leader `send` {from, id, prev, data}: `prev` is the follower's previous message
+//   still unconfirmed (-1: none), which must have reached this leader first (in order, once).
+//   The leader answers `stored` {to, upto} once it is durable, or `refused` {to, id, reason}
+//   when its Connection refused it (outbox full). A follower keeps each message until then,
+//   and sends the rest again to a new leader, which first says what the store has of each
+//   tab (`leader` {seen}): nothing is lost, nothing is stored twice;
+// - leader → all `msg` (every message received, in order), `snap` (the snapshot) and
+//   `outcome` {to, id, reason?, detail?} (no reason: acknowledged);
+// - follower → leader `hello` (a new tab: the leader answers with `snap`), `close` / `reconnect`.
 // The leader gives up (lock released, socket closed) on pagehide and freeze, and queues for the
 // lock again on pageshow and resume, so a frozen or cached tab never holds the connection.
 import { Connection } from './connection.js';
+import { OUTBOX_DEFAULTS, byteLength, copyData, dropError, invalidDataError, outboxFullError } from './messages.js';
 import type { ConnectionOptions, LastMessage, SendResult, Snapshot } from './resilient_ws.js';
 import { emptySnapshot, type SendData } from './types.js';
 
 const LEADERS = Symbol.for('resilient-ws.tabs-leaders');
 const TAG = Symbol.for('resilient-ws.tabs-tag');
-type Registry = Map<string, (seen: Record<string, number>) => void>;
+type Payload = string | ArrayBuffer;
+/** A message's tab and number there (and its data, to recognise it in onAck/onDrop). */
+type Owner = { from: string; id: number; data: unknown };
+type Registry = Map<string, (seen: Record<string, number>, owners: Owner[]) => void>;
 
 type Wire =
-  | { t: 'send'; from: string; id: number; data: SendData }
+  | { t: 'send'; from: string; id: number; prev: number; data: Payload }
   | { t: 'stored'; to: string; upto: number }
+  | { t: 'refused'; to: string; id: number; reason: string }
+  | { t: 'outcome'; to: string; id: number; reason?: string; detail?: string }
   | { t: 'leader'; seen: Record<string, number> }
   | { t: 'msg'; message: LastMessage }
   | { t: 'snap'; snapshot: Snapshot }
   | { t: 'close'; code?: number; reason?: string }
   | { t: 'reconnect' }
+  | { t: 'hello' }
   | { t: 'ping' }
   | { t: 'pong' };
+
+/** This tab's message waiting for its outcome, and its sendWithAck, if any. */
+type Mine = { data: unknown; ack?: { resolve: () => void; reject: (e: unknown) => void } };
+type Callbacks = {
+  onAck?: (data: unknown) => void;
+  onDrop?: (data: unknown, reason: string, detail?: string) => void;
+  outbox?: { maxMessages?: number; maxBytes?: number; overflow?: string };
+};
 
 /** A follower pings the leader this often… */
 const PING_MS = 250;
@@ -50,6 +75,7 @@ export function tabsSupported(): boolean {
 }
 
 const INITIAL: Snapshot = emptySnapshot('connecting');
+const globals = globalThis as Record<symbol, unknown>;
 
 /** A Connection shared by the tabs (see the top of this file). */
 export class TabsConnection {
@@ -62,14 +88,20 @@ export class TabsConnection {
   #inner: Connection | null = null;
   /** Resolves to release the leader lock. */
   #stepDown: (() => void) | null = null;
-  /** Follower: messages not yet stored by a leader, by id. */
-  #pending: { id: number; data: SendData }[] = [];
+  /** Messages not yet stored by a leader (as a follower, or before the leader read the store), in order. */
+  #pending: { id: number; data: Payload }[] = [];
+  /** This tab's messages waiting for their outcome (acknowledged or dropped), by id. */
+  readonly #mine = new Map<number, Mine>();
   #nextId = 1;
   #snapshot: Snapshot = INITIAL;
   #listeners = new Set<() => void>();
   #waiters: (() => void)[] = [];
-  /** Leader: per follower tab, the last id handed to the Connection; null until the store is read. */
+  /** Leader: per tab, the last id handed to the Connection; null until the store is read. */
   #accepted: Map<string, number> | null = null;
+  /** Leader: the owners of the messages its Connection holds, in order. */
+  #route: Owner[] = [];
+  /** Leader: while a message is handed to the Connection, the reason it was dropped at once, if it was. */
+  #handing: { reason?: string } | null = null;
   #freed = false;
   readonly #onHide = (): void => this.#leave();
   readonly #onShow = (): void => this.#join();
@@ -93,6 +125,7 @@ export class TabsConnection {
     document.addEventListener('freeze', this.#onHide);
     document.addEventListener('resume', this.#onShow);
     this.#join();
+    this.#post({ t: 'hello' });
     // A frozen or hung leader keeps its lock: a follower that hears nothing takes it over.
     this.#pinger = setInterval(() => this.#watch(), PING_MS);
   }
@@ -126,20 +159,120 @@ export class TabsConnection {
     return () => void this.#listeners.delete(listener);
   }
 
-  /** In order through the leader: "sent"/"queued"/"dropped" from the leader's Connection, "queued" from a follower. */
+  /**
+   * In order through the leader. The leader's own: as a Connection. A follower's: "queued", or,
+   * when the shared outbox was full at the last snapshot, refused at once as a Connection
+   * refuses (OutboxFullError under "error", else "dropped" and onDrop(data, "full")); when
+   * the leader refuses it later, onDrop(data, "full").
+   */
   sendMessage(data: SendData): SendResult {
-    if (this.#inner && this.#accepted !== null) return this.#inner.sendMessage(data);
-    const item = { id: this.#nextId++, data: typeof data === 'string' ? data : copy(data) };
-    this.#pending.push(item);
-    // A leader that has not read the store yet hands its own messages over once it has, in order.
-    if (!this.#inner) this.#post({ t: 'send', from: this.#tab, ...item });
-    return 'queued' as SendResult;
+    return this.#send(data);
   }
 
   sendJsonMessage(value: unknown): SendResult {
     const text = JSON.stringify(value) as string | undefined;
     if (typeof text !== 'string') throw new TypeError('sendJsonMessage: the value has no JSON representation');
     return this.sendMessage(text);
+  }
+
+  /** As sendMessage; resolves when the server acknowledged it, rejects with a DropError when it was dropped (in this tab, whichever tab leads). */
+  sendWithAck(data: SendData): Promise<void> {
+    let ack!: Mine['ack'];
+    const promise = new Promise<void>((resolve, reject) => (ack = { resolve, reject }));
+    this.#send(data, ack);
+    return promise;
+  }
+
+  #send(data: SendData, ack?: Mine['ack']): SendResult {
+    if (this.#freed) throw new Error('this Connection was freed: sendMessage cannot be used after free()');
+    const bytes = byteLength(data);
+    if (bytes < 0) throw invalidDataError(data);
+    const id = this.#nextId++;
+    if (this.#inner && this.#accepted !== null) {
+      this.#mine.set(id, { data, ack });
+      return this.#hand(this.#tab, id, data, true);
+    }
+    // A follower: refused at once when the shared outbox is full as far as this tab knows.
+    const o = (this.#options as Callbacks).outbox ?? {};
+    const maxMessages = o.maxMessages ?? OUTBOX_DEFAULTS.maxMessages;
+    const maxBytes = o.maxBytes ?? OUTBOX_DEFAULTS.maxBytes;
+    const s = this.#snapshot;
+    if (s.unackedMessages + s.queuedMessages + 1 > maxMessages || s.queuedBytes + bytes > maxBytes) {
+      if ((o.overflow ?? OUTBOX_DEFAULTS.overflow) === 'error') throw outboxFullError(s.unackedMessages + s.queuedMessages, s.queuedBytes, bytes, maxMessages, maxBytes);
+      this.#mine.set(id, { data, ack });
+      this.#settle(id, 'full');
+      return 'dropped' as SendResult;
+    }
+    const item = { id, data: copyData(data) };
+    this.#mine.set(id, { data: item.data, ack });
+    const prev = this.#pending.length > 0 ? this.#pending[this.#pending.length - 1].id : -1;
+    this.#pending.push(item);
+    // A leader that has not read the store yet hands its own messages over once it has, in order.
+    if (!this.#inner) this.#post({ t: 'send', from: this.#tab, prev, ...item });
+    return 'queued' as SendResult;
+  }
+
+  /**
+   * Leader: hands a message to the Connection, tagged with its owner. Refused (thrown, or
+   * dropped at once): `rethrow` rethrows what was thrown, as a Connection does; a refusal is
+   * reported to this tab's onDrop/sendWithAck if the message is its own, else answered `refused`.
+   */
+  #hand(from: string, id: number, data: unknown, rethrow: boolean): SendResult {
+    const inner = this.#inner as Connection;
+    const handing: { reason?: string } = {};
+    this.#handing = handing;
+    globals[TAG] = { from, id };
+    let result: SendResult | undefined;
+    try {
+      result = inner.sendMessage(data as SendData);
+    } catch (e) {
+      if (rethrow) {
+        this.#mine.delete(id);
+        throw e;
+      }
+    } finally {
+      globals[TAG] = undefined;
+      this.#handing = null;
+    }
+    if (result === 'sent' || result === 'queued') this.#route.push({ from, id, data });
+    else if (from === this.#tab) this.#settle(id, handing.reason ?? 'full');
+    else this.#post({ t: 'refused', to: from, id, reason: handing.reason ?? 'full' });
+    return result ?? ('dropped' as SendResult);
+  }
+
+  /** Leader: the Connection acknowledged (no reason) or dropped a message: to its owner. */
+  #outcome(data: unknown, reason?: string, detail?: string): void {
+    if (!this.#inner) return; // stepping down: what is stored stays for the next leader
+    if (this.#handing && reason !== undefined) {
+      this.#handing.reason = reason; // the message being handed, refused at once
+      return;
+    }
+    const i = this.#route.findIndex((o) => sameData(o.data, data));
+    const owner = i < 0 ? undefined : this.#route.splice(i, 1)[0];
+    if (owner === undefined) this.#call(reason, data, detail); // stored without an owner
+    else if (owner.from === this.#tab) this.#settle(owner.id, reason, detail, data);
+    else this.#post({ t: 'outcome', to: owner.from, id: owner.id, reason, detail });
+  }
+
+  /** This tab's message `id` was acknowledged (no reason) or dropped. */
+  #settle(id: number, reason?: string, detail?: string, data?: unknown): void {
+    const mine = this.#mine.get(id);
+    if (!mine) return;
+    this.#mine.delete(id);
+    this.#call(reason, data ?? mine.data, detail);
+    if (reason === undefined) mine.ack?.resolve();
+    else mine.ack?.reject(dropError(reason, detail));
+  }
+
+  #call(reason: string | undefined, data: unknown, detail?: string): void {
+    const user = this.#options as Callbacks;
+    try {
+      if (reason === undefined) user.onAck?.(data);
+      else if (detail === undefined) user.onDrop?.(data, reason);
+      else user.onDrop?.(data, reason, detail);
+    } catch (e) {
+      console.error(`resilient-ws: ${reason === undefined ? 'onAck' : 'onDrop'} threw`, e);
+    }
   }
 
   /** Resolves true once every message this tab sent so far is durable in the shared store. */
@@ -166,7 +299,12 @@ export class TabsConnection {
     else this.#post({ t: 'reconnect' });
   }
 
-  /** Leaves: a leader hands the connection over to the next tab. */
+  /**
+   * Leaves: a leader hands the connection over to the next tab. This tab's messages not yet
+   * stored are dropped ("released"); the stored ones stay in the shared outbox and are still
+   * delivered, but their outcome no longer reaches this tab: their sendWithAck rejects
+   * ("released", with that said in its detail).
+   */
   free(): void {
     if (this.#freed) return;
     this.#freed = true;
@@ -177,6 +315,14 @@ export class TabsConnection {
     document.removeEventListener('freeze', this.#onHide);
     document.removeEventListener('resume', this.#onShow);
     clearInterval(this.#pinger);
+    const unstored = new Set(this.#pending.map((p) => p.id));
+    this.#pending = [];
+    for (const [id, mine] of [...this.#mine]) {
+      if (unstored.has(id)) this.#settle(id, 'released');
+      else mine.ack?.reject(dropError('released', 'stored in the shared outbox: still delivered, without a report to this tab'));
+    }
+    this.#mine.clear();
+    this.#flushWaiters();
   }
 
   #post(m: Wire): void {
@@ -208,14 +354,15 @@ export class TabsConnection {
   }
 
   #lead(): void {
-    const registry = ((globalThis as Record<symbol, unknown>)[LEADERS] ??= new Map()) as Registry;
+    const registry = (globals[LEADERS] ??= new Map()) as Registry;
     // Once the store is read: what it has of each tab (its own messages included) decides what
     // is handed over again; then the followers are told to send the rest.
-    registry.set(this.#name, (seen) => {
+    registry.set(this.#name, (seen, owners) => {
       this.#accepted = new Map(Object.entries(seen));
+      this.#route = owners;
       const mine = this.#pending;
       this.#pending = [];
-      for (const p of mine) if (p.id > (seen[this.#tab] ?? 0)) this.#inner?.sendMessage(p.data);
+      for (const p of mine) if (p.id > (seen[this.#tab] ?? 0) && this.#inner) this.#hand(this.#tab, p.id, p.data, false);
       this.#flushWaiters();
       this.#post({ t: 'leader', seen });
     });
@@ -226,9 +373,12 @@ export class TabsConnection {
         this.#post({ t: 'msg', message });
         user.onMessage?.(message);
       },
-    });
+      onAck: (data: unknown) => this.#outcome(data),
+      onDrop: (data: unknown, reason: string, detail?: string) => this.#outcome(data, reason, detail),
+    } as ConnectionOptions);
     this.#inner.subscribe(() => {
-      this.#post({ t: 'snap', snapshot: this.#inner!.getSnapshot() });
+      if (!this.#inner) return;
+      this.#post({ t: 'snap', snapshot: this.#inner.getSnapshot() });
       this.#notify();
     });
     this.#notify();
@@ -240,44 +390,59 @@ export class TabsConnection {
     const inner = this.#inner;
     this.#inner = null;
     if (inner) {
-      (globalThis as Record<symbol, Registry | undefined>)[LEADERS]?.delete(this.#name);
+      (globals[LEADERS] as Registry | undefined)?.delete(this.#name);
       this.#accepted = null;
-      inner.free();
+      this.#route = [];
+      inner.free(); // its "released" drops are not reported: the next leader sends them
     }
     stepDown?.();
   }
 
   #receive(m: Wire): void {
     const inner = this.#inner;
-    if (!inner && m.t !== 'send' && m.t !== 'ping' && m.t !== 'close' && m.t !== 'reconnect') this.#heard = Date.now();
+    if (!inner && m.t !== 'send' && m.t !== 'ping' && m.t !== 'hello' && m.t !== 'close' && m.t !== 'reconnect') this.#heard = Date.now();
     switch (m.t) {
       case 'ping':
         if (inner) this.#post({ t: 'pong' });
         return;
       case 'pong':
         return;
+      case 'hello':
+        if (inner) this.#post({ t: 'snap', snapshot: inner.getSnapshot() });
+        return;
       case 'send': {
         // In order and once per tab; before the store is read, nothing (all is sent again then).
         const accepted = this.#accepted;
-        if (!inner || accepted === null || m.id !== (accepted.get(m.from) ?? 0) + 1) return;
+        if (!inner || accepted === null) return;
+        const last = accepted.get(m.from) ?? 0;
+        if (m.id <= last || m.prev > last) return;
         accepted.set(m.from, m.id);
-        (globalThis as Record<symbol, unknown>)[TAG] = { from: m.from, id: m.id };
-        try {
-          inner.sendMessage(m.data);
-        } finally {
-          (globalThis as Record<symbol, unknown>)[TAG] = undefined;
-        }
+        if (this.#hand(m.from, m.id, m.data, false) === 'dropped') return;
         void inner.persisted().then(() => this.#post({ t: 'stored', to: m.from, upto: m.id }));
         return;
       }
       case 'stored':
         if (m.to === this.#tab) this.#storedUpTo(m.upto);
         return;
-      case 'leader':
+      case 'refused':
+        if (m.to !== this.#tab) return;
+        this.#pending = this.#pending.filter((p) => p.id !== m.id);
+        this.#settle(m.id, m.reason);
+        this.#flushWaiters();
+        return;
+      case 'outcome':
+        if (m.to === this.#tab) this.#settle(m.id, m.reason, m.detail);
+        return;
+      case 'leader': {
         if (inner) return;
         this.#storedUpTo(m.seen[this.#tab] ?? 0);
-        for (const p of this.#pending) this.#post({ t: 'send', from: this.#tab, ...p });
+        let prev = -1;
+        for (const p of this.#pending) {
+          this.#post({ t: 'send', from: this.#tab, prev, ...p });
+          prev = p.id;
+        }
         return;
+      }
       case 'msg':
         if (!inner) this.#options.onMessage?.(m.message);
         return;
@@ -312,7 +477,19 @@ export class TabsConnection {
   }
 }
 
-function copy(data: ArrayBuffer | ArrayBufferView): ArrayBuffer {
-  if (data instanceof ArrayBuffer) return data.slice(0);
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice().buffer;
+/** The same message: equal text, or equal bytes (the Connection may hold a copy). */
+function sameData(a: unknown, b: unknown): boolean {
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  if (a === b) return true;
+  const x = bytesOf(a);
+  const y = bytesOf(b);
+  if (!x || !y || x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+function bytesOf(v: unknown): Uint8Array | null {
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  return null;
 }

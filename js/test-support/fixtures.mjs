@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'vite';
-import { FIXTURES, PKG, ROOT, serveDir, stats, waitFor } from './helpers.mjs';
+import { after, before } from 'node:test';
+import { FIXTURES, PKG, ROOT, launchBrowser, serveDir, stats, waitFor } from './helpers.mjs';
 
 /**
  * Builds fixtures/<name> with Vite, `aliases` (import specifier → file in pkg/) resolved to
@@ -70,4 +71,22 @@ export async function tsConsumer(name) {
     }
   };
   return { dir, tsc, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * For a test file whose pages load a fixture app: registers before/after hooks that build and
+ * serve fixtures/<name> (as serveFixtureApp) and launch Chromium, and returns
+ * `{ browser, site }`, filled in before the tests run.
+ */
+export function servedFixtureApp(name, aliases) {
+  const env = { browser: null, site: null };
+  before(async () => {
+    env.site = await serveFixtureApp(name, aliases);
+    env.browser = await launchBrowser();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.site?.close();
+  });
+  return env;
 }

@@ -4,7 +4,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDeliveryServer } from '../test-support/delivery-server.mjs';
-import { openPage, servedPackage, sleep, waitFor } from '../test-support/helpers.mjs';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PKG, openPage, servedPackage, sleep, waitFor } from '../test-support/helpers.mjs';
 
 const startServer = (applyMs = 0) => startDeliveryServer('persist', applyMs);
 
@@ -176,6 +178,50 @@ describe('persist in Chromium', () => {
       assert.match(r[0], /TypeError: invalid option persist: needs delivery on/);
       assert.match(r[1], /TypeError: invalid option persist.name: must be a non-empty string/);
       assert.match(r[2], /unknown option persist.nam: did you mean name\?/);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('tabs "shared": each stored message keeps its tab and number, also when a session reset renumbers it', async () => {
+    const { page } = await openPage(served.browser, `${served.site.url}/package.json`);
+    try {
+      const snippet = `/snippets/${readdirSync(join(PKG, 'snippets'))[0]}/js/src/persist.js`;
+      const heard = await page.evaluate(async ({ snippet, name }) => {
+        const { Persister } = await import(snippet);
+        const TAG = Symbol.for('resilient-ws.tabs-tag');
+        const LEADERS = Symbol.for('resilient-ws.tabs-leaders');
+        const p = new Persister(name);
+        await p.ready;
+        p.restoreDone();
+        const putAll = () => {
+          for (const [seq, data, tag] of [[1, 'x', { from: 't1', id: 1 }], [2, 'y', { from: 't2', id: 7 }], [3, 'own', undefined]]) {
+            globalThis[TAG] = tag;
+            p.put(seq, data, Date.now());
+          }
+          globalThis[TAG] = undefined;
+        };
+        putAll();
+        p.commit();
+        await p.persisted();
+        // A session reset (src/driver/persist.rs, PersistChange::Reset): cleared, then put again, untagged.
+        p.clear();
+        for (const [seq, data] of [[1, 'x'], [2, 'y'], [3, 'own']]) p.put(seq, data, Date.now());
+        p.commit();
+        await p.persisted();
+        p.close();
+        // What a new leader hears when it reads the store.
+        let heard;
+        (globalThis[LEADERS] ??= new Map()).set(name, (seen, owners) => (heard = { seen, owners }));
+        const q = new Persister(name);
+        await q.ready;
+        q.close();
+        return heard;
+      }, { snippet, name: `tags-${Date.now()}` });
+      assert.deepEqual(heard, {
+        seen: { t1: 1, t2: 7 },
+        owners: [{ from: 't1', id: 1, data: 'x' }, { from: 't2', id: 7, data: 'y' }],
+      });
     } finally {
       await page.close();
     }
