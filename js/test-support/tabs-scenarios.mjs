@@ -1,8 +1,29 @@
 // What the persist and tabs tests share across browsers. A "page" is anything with
-// evaluate(fn, arg): a playwright-core Page, or a Firefox tab of firefox-bidi.mjs; its
-// window.conn is the Connection under test and window.got what its onMessage heard.
+// evaluate(fn, arg): a playwright-core Page, a Firefox tab of firefox-bidi.mjs or a Chromium
+// tab of chromium-cdp.mjs; its window.conn is the Connection under test and window.got what
+// its onMessage heard.
 import assert from 'node:assert/strict';
 import { sleep, waitFor } from './helpers.mjs';
+
+/** A tab of `browser` (firefox-bidi.mjs, chromium-cdp.mjs) on the origin of `site` (serveDir of the package): a plain page. */
+export async function openTab(browser, site) {
+  const tab = await browser.newTab();
+  await tab.goto(`${site.url}/blank`);
+  return tab;
+}
+
+/** In the tab: window.conn, a Connection with delivery, fast retries and `options` (persist name, tabs...). */
+export const connect = (tab, url, options) =>
+  tab.evaluate(
+    async ({ url, options }) => {
+      const { init, Connection } = await import('/index.js');
+      await init();
+      window.got = [];
+      window.conn = new Connection(url, { delivery: true, reconnect: { initialDelayMs: 30, maxDelayMs: 100 }, ...options, onMessage: (m) => window.got.push(m.data) });
+      return true;
+    },
+    { url, options },
+  );
 
 /** Sends prefix+from … prefix+(to-1) with sendMessage in the page. */
 export const send = (page, prefix, from, to) =>

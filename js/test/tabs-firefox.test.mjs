@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startDeliveryServer } from '../test-support/delivery-server.mjs';
 import { firefoxMissing, launchFirefox } from '../test-support/firefox-bidi.mjs';
 import { PKG, serveDir, sleep, waitFor } from '../test-support/helpers.mjs';
-import { assertOncePerTab, send, twoTabsAtOnce } from '../test-support/tabs-scenarios.mjs';
+import { assertOncePerTab, connect, openTab as openTabOf, send, twoTabsAtOnce } from '../test-support/tabs-scenarios.mjs';
 
 let firefox;
 let site;
@@ -24,21 +24,7 @@ after(async () => {
 });
 
 /** A tab on the package's origin (a plain page: Firefox's JSON viewer cannot import modules). */
-async function openTab() {
-  const tab = await firefox.newTab();
-  await tab.goto(`${site.url}/blank`);
-  return tab;
-}
-
-/** In the tab: window.conn, a Connection with `options` (persist name, tabs...). */
-const connect = (tab, url, options) =>
-  tab.evaluate(async ({ url, options }) => {
-    const { init, Connection } = await import('/index.js');
-    await init();
-    window.got = [];
-    window.conn = new Connection(url, { delivery: true, reconnect: { initialDelayMs: 30, maxDelayMs: 100 }, ...options, onMessage: (m) => window.got.push(m.data) });
-    return true;
-  }, { url, options });
+const openTab = () => openTabOf(firefox, site);
 
 /** Sends prefix+from … prefix+(to-1), then waits for persisted(); returns its result. */
 const sendPersisted = (tab, prefix, from, to) => send(tab, prefix, from, to).then(() => tab.evaluate(() => window.conn.persisted()));
