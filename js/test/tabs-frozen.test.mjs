@@ -48,7 +48,10 @@ test('freezing the leader (Page.setWebLifecycleState): a follower takes over wit
     await send(b, 'b', 0, 100);
     await send(c, 'c', 0, 100);
     await waitFor(() => srv.applied.length >= 20, { what: 'the flush under way' });
-    await send(a, 'a', 0, 20); // the leader's own, written as it freezes
+    // The leader's own, written as it freezes: IndexedDB transactions in flight. (Before persist.js
+    // committed them explicitly, this kept the new leader's store read waiting until the old
+    // leader was resumed: this test timed out at "b's and c's 250 applied".)
+    await send(a, 'a', 0, 20);
     const t0 = Date.now();
     await a.freeze();
     const frozenAt = await ticks(a);
