@@ -150,12 +150,12 @@ const KNOWN = {
   persist: 'name maxAgeMs',
 };
 /** react-use-websocket's names with no near spelling here ('': none like it). @type {Record<string, string>} */
-const RENAMED = {
+const RENAMED = Object.assign(Object.create(null), {
   reconnectInterval: 'reconnect.initialDelayMs',
   retryOnError: 'reconnect',
   'heartbeat.returnMessage': 'pongMessage',
   filter: '',
-};
+});
 
 /**
  * Levenshtein distance.
@@ -188,7 +188,7 @@ function checkNames(o, group = '') {
   for (const key of Object.keys(o)) {
     if (names.includes(key)) continue;
     const path = group ? `${group}.${key}` : key;
-    const renamed = Object.hasOwn(RENAMED, path);
+    const renamed = path in RENAMED;
     let hint = renamed ? RENAMED[path] : undefined;
     const candidates = group ? names : names.concat(...Object.entries(KNOWN).map(([g, k]) => (g ? k.split(' ').map((n) => `${g}.${n}`) : [])));
     const low = key.toLowerCase();
