@@ -230,15 +230,10 @@ export function gzip9(buf) {
 export async function packageSize(dir) {
   const gz = gzip9;
   const files = [];
-  const seen = new Set();
   const entries = ['index.js', 'react.js'].filter((f) => existsSync(join(dir, f)));
   /** file -> its relative imports, static and dynamic. */
   const graph = new Map();
-  const queue = [...entries];
-  while (queue.length) {
-    const rel = queue.shift();
-    if (seen.has(rel)) continue;
-    seen.add(rel);
+  await reachable(entries, async (rel) => {
     const abs = join(dir, rel);
     if (!existsSync(abs)) throw new Error(`${dir}: ${rel} is imported but missing`);
     const source = readFileSync(abs, 'utf8');
@@ -247,21 +242,13 @@ export async function packageSize(dir) {
     const edges = { static: [], dynamic: [] };
     for (const m of code.matchAll(/(\bfrom|\bimport)\s*(\(?)\s*(["'`])(\.{1,2}\/[^"'`]+)\3/g)) {
       const target = relative(dir, resolve(dirname(abs), m[4]));
-      if (target.startsWith('..') || !/\.m?js$/.test(target)) continue;
-      edges[m[1] === 'import' && m[2] === '(' ? 'dynamic' : 'static'].push(target);
-      queue.push(target);
+      if (!target.startsWith('..') && /\.m?js$/.test(target)) edges[m[1] === 'import' && m[2] === '(' ? 'dynamic' : 'static'].push(target);
     }
     graph.set(rel, edges);
-  }
+    return [...edges.static, ...edges.dynamic];
+  });
   // Eager: reachable from the entries through static imports alone.
-  const eager = new Set();
-  const walk = [...entries];
-  while (walk.length) {
-    const rel = walk.pop();
-    if (eager.has(rel)) continue;
-    eager.add(rel);
-    walk.push(...(graph.get(rel)?.static ?? []));
-  }
+  const eager = await reachable(entries, (rel) => graph.get(rel).static);
   for (const f of files) f.lazy = !eager.has(f.file);
   files.sort((x, y) => x.file.localeCompare(y.file));
   const wasm = readFileSync(join(dir, 'resilient_ws_bg.wasm'));
@@ -282,6 +269,19 @@ export async function packageSize(dir) {
     wasmGz: gz(wasm),
     wasmRaw: wasm.length,
   };
+}
+
+/** Every node reachable from `starts` through `next(node)` (sync or async), each visited once, breadth first. */
+async function reachable(starts, next) {
+  const seen = new Set();
+  const queue = [...starts];
+  while (queue.length) {
+    const node = queue.shift();
+    if (seen.has(node)) continue;
+    seen.add(node);
+    queue.push(...(await next(node)));
+  }
+  return seen;
 }
 
 // ---- statistics and formatting ----------------------------------------------------------------
