@@ -79,18 +79,29 @@ class LazyTabs {
 
   constructor(url: unknown, options: ConnectionOptions) {
     readOptions(options); // throws now for what the Connection would throw at (names, types, persist)
+    /** The module failed to load, or what was waiting for it threw: onError, else the console. */
+    const report = (e: unknown): void => (options.onError ? options.onError(e) : console.error('resilient-ws: tabs "shared":', e));
     this.ready = (tabs ??= import('./tabs.js')).then(
       (m) => {
         const real = new m.TabsConnection(url, options);
         this.real = real;
-        for (const call of this.calls) call(real);
+        // What TabsConnection has and this class does not (yet) forward, from now on.
+        const members = this as unknown as Members;
+        for (const name of Object.getOwnPropertyNames(m.TabsConnection.prototype)) {
+          const f = name in this ? undefined : (real as unknown as Members)[name];
+          if (typeof f === 'function') members[name] = f.bind(real);
+        }
+        for (const call of this.calls) {
+          try {
+            call(real);
+          } catch (e) {
+            report(e);
+          }
+        }
         this.calls = [];
         if (this.freed) real.free();
       },
-      (e: unknown) => {
-        console.error('resilient-ws: tabs "shared" could not be loaded', e);
-        options.onError?.(e);
-      },
+      report,
     );
   }
 
@@ -137,6 +148,23 @@ class LazyTabs {
     const held = copyData(data);
     this.calls.push((real) => real.sendMessage(held));
     return 'queued' as SendResult;
+  }
+
+  /** (delivery) Sent like sendMessage; settles as the TabsConnection's sendWithAck does. */
+  sendWithAck(data: SendData): Promise<void> {
+    const ack = (real: TabsConnection, d: SendData): Promise<void> => (real as unknown as { sendWithAck(d: SendData): Promise<void> }).sendWithAck(d);
+    if (this.real) return ack(this.real, data);
+    if (byteLength(data) < 0) throw invalidDataError(data);
+    const held = copyData(data);
+    return new Promise((resolve, reject) =>
+      this.calls.push((real) => {
+        try {
+          ack(real, held).then(resolve, reject);
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    );
   }
 
   sendJsonMessage(value: unknown): SendResult {
