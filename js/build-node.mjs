@@ -68,8 +68,11 @@ for (const file of await modules(pkgDir)) {
     define: { 'import.meta.url': META_URL },
     banner: banner.join('\n'),
   });
-  const cjs = code.replace(/require\("(\.{1,2}\/[^"]+)\.js"\)/g, 'require("$1.cjs")');
-  if (/require\("\.{1,2}\/[^"]+\.js"\)/.test(cjs)) throw new Error(`${name}: an import left unconverted`);
+  const cjs = code
+    .replace(/require\("(\.{1,2}\/[^"]+)\.js"\)/g, 'require("$1.cjs")')
+    // A lazily loaded module (connection.js: tabs.js) is the twin too, not the ES module.
+    .replace(/\bimport\("(\.{1,2}\/[^"]+)\.js"\)/g, 'Promise.resolve().then(() => require("$1.cjs"))');
+  if (/(require|import)\("\.{1,2}\/[^"]+\.js"\)/.test(cjs)) throw new Error(`${name}: an import left unconverted`);
   await writeFile(file.replace(/\.js$/, '.cjs'), cjs);
   count++;
 }

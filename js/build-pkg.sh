@@ -56,6 +56,10 @@ fi
 for f in resilient_ws.js resilient_ws.d.ts resilient_ws_bg.wasm; do
   [ -f "pkg/$f" ] || { echo "pkg/$f missing: wasm-pack did not produce it" >&2; exit 1; }
 done
+if [ "${1:-}" = --js-only ]; then
+  # The snippets are verbatim copies of js/src files (wasm-pack copies them): refresh them.
+  for f in pkg/snippets/*/js/src/*.js; do cp "js/src/${f#pkg/snippets/*/js/src/}" "$f"; done
+fi
 
 # wasm-bindgen declares Connection[Symbol.dispose]; make that type-check in consumers whose
 # `lib` predates ES2025 (TypeScript >= 5.2 knows this lib).
@@ -67,11 +71,14 @@ fi
 log "tsc: js/src -> pkg/"
 tsc -p js/tsconfig.json
 
-# messages.js is loaded both by the wasm glue (as a wasm-bindgen snippet) and by the hook's
-# pending.js: ship one copy, the snippet, and point the hook's imports at it.
-snippet=$(cd pkg && ls snippets/*/js/src/messages.js)
-for f in pkg/*.js; do sed -i "s#from './messages.js'#from './$snippet'#" "$f"; done
-rm -f pkg/messages.js
+# messages.js and driver.js are loaded by the wasm glue (as wasm-bindgen snippets) and by the
+# package's own modules (pending.js, connection.js): ship one copy of each, the snippet, and
+# point the package's imports at it.
+for m in messages driver; do
+  snippet=$(cd pkg && ls snippets/*/js/src/$m.js)
+  for f in pkg/*.js; do sed -i "s#from './$m.js'#from './$snippet'#" "$f"; done
+  rm -f pkg/$m.js
+done
 
 # Node: the entries' x.node.js (init() reads the .wasm from disk), the CommonJS twins (x.cjs,
 # for require(): Jest) and their declarations (x.d.cts).

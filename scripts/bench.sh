@@ -8,7 +8,7 @@
 #                                    and the SVG charts in bench/ (< 15 min); then twiggy top.
 #   scripts/bench.sh --quick         (make bench-quick) throughput, round-trip and size rows only,
 #                                    into target/bench-quick/ (bench/ keeps the full run), < 2 min.
-#   scripts/bench.sh --before-after  the fast-path comparison: raw WebSocket vs the SDK before
+#   scripts/bench.sh --before-after [--quick]  the fast-path comparison: raw WebSocket vs the SDK before
 #                                    (BENCH_BASELINE) vs after (pkg/), js/bench/run.mjs.
 # The peers come from js/bench/package-lock.json (js/bench/install.sh, also run by make setup).
 # Env: BENCH_BASELINE=<rev> (--before-after; default d458d37): the "before" package, built once
@@ -24,12 +24,13 @@ log() { printf '\033[1m[bench]\033[0m %s\n' "$*" >&2; }
 START=$(date +%s)
 QUICK=0
 MODE=peers
-case "${1:-}" in
-  --quick) QUICK=1 ;;
-  --before-after) MODE=before-after ;;
-  "") ;;
-  *) echo "usage: $0 [--quick | --before-after]" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    --before-after) MODE=before-after ;;
+    *) echo "usage: $0 [--quick] [--before-after]" >&2; exit 2 ;;
+  esac
+done
 failed=()
 
 # ---- the "before" package: built once per baseline commit, cached under target/ -------------

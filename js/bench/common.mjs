@@ -222,32 +222,66 @@ export function gzip9(buf) {
  * gzipped with `gzip -9`, plus resilient_ws_bg.wasm gzipped with `gzip -9`. The imports are read
  * from the minified code (no comments left, one spelling), so a package whose modules do not
  * link is still measured.
+ *
+ * `total` is all of it. A file reached only through a dynamic `import()` (tabs.js: loaded when
+ * a Connection asks for tabs "shared") is `lazy`: `eager` is what an app that never uses those
+ * loads (total minus `lazyGz`).
  */
 export async function packageSize(dir) {
   const gz = gzip9;
   const files = [];
-  const seen = new Set();
-  const queue = ['index.js', 'react.js'].filter((f) => existsSync(join(dir, f)));
-  while (queue.length) {
-    const rel = queue.shift();
-    if (seen.has(rel)) continue;
-    seen.add(rel);
+  const entries = ['index.js', 'react.js'].filter((f) => existsSync(join(dir, f)));
+  /** file -> its relative imports, static and dynamic. */
+  const graph = new Map();
+  await reachable(entries, async (rel) => {
     const abs = join(dir, rel);
     if (!existsSync(abs)) throw new Error(`${dir}: ${rel} is imported but missing`);
     const source = readFileSync(abs, 'utf8');
     const { code } = await esbuild.transform(source, { minify: true, loader: 'js', format: 'esm', legalComments: 'none' });
     files.push({ file: rel, raw: Buffer.byteLength(source), min: Buffer.byteLength(code), gz: gz(code) });
-    for (const m of code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*(["'`])(\.{1,2}\/[^"'`]+)\1/g)) {
-      const target = relative(dir, resolve(dirname(abs), m[2]));
-      if (!target.startsWith('..') && /\.m?js$/.test(target)) queue.push(target);
+    const edges = { static: [], dynamic: [] };
+    for (const m of code.matchAll(/(\bfrom|\bimport)\s*(\(?)\s*(["'`])(\.{1,2}\/[^"'`]+)\3/g)) {
+      const target = relative(dir, resolve(dirname(abs), m[4]));
+      if (!target.startsWith('..') && /\.m?js$/.test(target)) edges[m[1] === 'import' && m[2] === '(' ? 'dynamic' : 'static'].push(target);
     }
-  }
+    graph.set(rel, edges);
+    return [...edges.static, ...edges.dynamic];
+  });
+  // Eager: reachable from the entries through static imports alone.
+  const eager = await reachable(entries, (rel) => graph.get(rel).static);
+  for (const f of files) f.lazy = !eager.has(f.file);
   files.sort((x, y) => x.file.localeCompare(y.file));
   const wasm = readFileSync(join(dir, 'resilient_ws_bg.wasm'));
-  files.push({ file: 'resilient_ws_bg.wasm', raw: wasm.length, min: wasm.length, gz: gz(wasm) });
+  files.push({ file: 'resilient_ws_bg.wasm', raw: wasm.length, min: wasm.length, gz: gz(wasm), lazy: false });
   const sum = (fs, k) => fs.reduce((acc, f) => acc + f[k], 0);
   const js = files.filter((f) => f.file.endsWith('js'));
-  return { files, total: sum(files, 'gz'), jsGz: sum(js, 'gz'), jsMin: sum(js, 'min'), jsFiles: js.length, wasmGz: gz(wasm), wasmRaw: wasm.length };
+  const lazy = files.filter((f) => f.lazy);
+  const total = sum(files, 'gz');
+  return {
+    files,
+    total,
+    eager: total - sum(lazy, 'gz'),
+    lazyGz: sum(lazy, 'gz'),
+    lazyFiles: lazy.map((f) => f.file),
+    jsGz: sum(js, 'gz'),
+    jsMin: sum(js, 'min'),
+    jsFiles: js.length,
+    wasmGz: gz(wasm),
+    wasmRaw: wasm.length,
+  };
+}
+
+/** Every node reachable from `starts` through `next(node)` (sync or async), each visited once, breadth first. */
+async function reachable(starts, next) {
+  const seen = new Set();
+  const queue = [...starts];
+  while (queue.length) {
+    const node = queue.shift();
+    if (seen.has(node)) continue;
+    seen.add(node);
+    queue.push(...(await next(node)));
+  }
+  return seen;
 }
 
 // ---- statistics and formatting ----------------------------------------------------------------

@@ -370,6 +370,12 @@ async function main() {
     '—',
   );
   row(
+    '6a. of which an app without the lazily loaded files loads (none: tabs "shared")',
+    ...cols((k) => (k === 'raw' ? '—' : size[k].lazyFiles.length ? `${fmtInt(size[k].eager)} B (lazy: ${size[k].lazyFiles.join(', ')}, ${fmtInt(size[k].lazyGz)} B)` : `${fmtInt(size[k].eager)} B (nothing lazy)`)),
+    '—',
+    '—',
+  );
+  row(
     '6b. JS: files reachable from index.js and react.js, minified, gzip -9',
     ...cols((k) => (k === 'raw' ? '—' : `${fmtInt(size[k].jsGz)} B (${size[k].jsFiles} files, ${fmtInt(size[k].jsMin)} B minified)`)),
     '—',
@@ -438,10 +444,11 @@ async function main() {
   const cell = (v, file) => {
     if (!PACKAGES[v]) return 'missing';
     const f = size[v].files.find((x) => x.file === file);
-    return f ? (file.endsWith('.wasm') ? `${fmtInt(f.raw)} / — / ${fmtInt(f.gz)}` : `${fmtInt(f.raw)} / ${fmtInt(f.min)} / ${fmtInt(f.gz)}`) : '—';
+    return f ? (file.endsWith('.wasm') ? `${fmtInt(f.raw)} / — / ${fmtInt(f.gz)}` : `${fmtInt(f.raw)} / ${fmtInt(f.min)} / ${fmtInt(f.gz)}${f.lazy ? ' (lazy)' : ''}`) : '—';
   };
   for (const file of allFiles) sizeRows.push(`| ${file} | ${cell('before', file)} | ${cell('after', file)} |`);
   sizeRows.push(`| **total** | ${PACKAGES.before ? `**${fmtInt(size.before.total)}** B gzipped` : 'missing'} | **${fmtInt(size.after.total)}** B gzipped |`);
+  sizeRows.push(`| **without the lazy files** | ${PACKAGES.before ? `**${fmtInt(size.before.eager)}** B gzipped` : 'missing'} | **${fmtInt(size.after.eager)}** B gzipped |`);
 
   const cpu = os.cpus()[0]?.model?.trim() ?? 'unknown CPU';
   const lines = [

@@ -137,25 +137,34 @@ export function ws_url(url) {
 // ---- options --------------------------------------------------------------------------------
 
 /**
- * Every option name, by group ('' is the top level): the one table unknown names are checked
- * against (types.rs has their TypeScript types).
+ * Every option, by group ('' is the top level), in the order they are read: the one table that
+ * unknown names are checked against and that the values are read by (types.rs has their
+ * TypeScript types). A suffix says what a name takes, as one of the numbers readOptions returns,
+ * in this order, each group's right after the group itself (src/bindings/options.rs reads them
+ * by index): :g a group (an object, or a boolean: 1 on, 0 off), :n a number, :m milliseconds
+ * (finite, ≥ 0, rounded), :c a count (a whole number ≥ 0), :a a count or null/Infinity (-1: no
+ * limit), :e an overflow policy (its index in OVERFLOW). No suffix: in a group, a string; at the
+ * top level, a group that must be an object (outbox, persist), protocols, tabs, and the
+ * callbacks (in the order of the array readOptions returns).
  * @type {Record<string, string>}
  */
 const KNOWN = {
-  '': 'protocols reconnect connectTimeoutMs shouldReconnect heartbeat outbox delivery persist tabs onOpen onClose onMessage onError onReconnectStop onDrop onStatus onAck onResync',
-  reconnect: 'initialDelayMs maxDelayMs factor jitter maxAttempts minUptimeMs',
-  heartbeat: 'intervalMs timeoutMs message pongMessage',
-  outbox: 'maxMessages maxBytes overflow highWaterMark',
-  delivery: 'ackTimeoutMs ackEveryMs',
-  persist: 'name maxAgeMs',
+  '': 'protocols reconnect:g connectTimeoutMs:m heartbeat:g outbox delivery:g persist tabs onOpen onClose onMessage onError onReconnectStop onDrop onStatus shouldReconnect onAck onResync',
+  reconnect: 'initialDelayMs:n maxDelayMs:n factor:n jitter:n maxAttempts:a minUptimeMs:m',
+  heartbeat: 'intervalMs:m timeoutMs:m message pongMessage',
+  outbox: 'maxMessages:c maxBytes:c overflow:e highWaterMark:c',
+  delivery: 'ackTimeoutMs:m ackEveryMs:m',
+  persist: 'name maxAgeMs:m',
 };
+/** @param {string} group */
+const namesOf = (group) => KNOWN[group].split(' ').map((entry) => entry.split(':')[0]);
 /** react-use-websocket's names with no near spelling here ('': none like it). @type {Record<string, string>} */
-const RENAMED = {
+const RENAMED = Object.assign(Object.create(null), {
   reconnectInterval: 'reconnect.initialDelayMs',
   retryOnError: 'reconnect',
   'heartbeat.returnMessage': 'pongMessage',
   filter: '',
-};
+});
 
 /**
  * Levenshtein distance.
@@ -184,13 +193,13 @@ function distance(a, b) {
  * @param {string} group
  */
 function checkNames(o, group = '') {
-  const names = KNOWN[group].split(' ');
+  const names = namesOf(group);
   for (const key of Object.keys(o)) {
     if (names.includes(key)) continue;
     const path = group ? `${group}.${key}` : key;
-    const renamed = Object.hasOwn(RENAMED, path);
+    const renamed = path in RENAMED;
     let hint = renamed ? RENAMED[path] : undefined;
-    const candidates = group ? names : names.concat(...Object.entries(KNOWN).map(([g, k]) => (g ? k.split(' ').map((n) => `${g}.${n}`) : [])));
+    const candidates = group ? names : names.concat(...Object.keys(KNOWN).map((g) => (g ? namesOf(g).map((n) => `${g}.${n}`) : [])));
     const low = key.toLowerCase();
     let best = Math.max(3, key.length / 3 + 1);
     for (const c of renamed ? [] : candidates) {
@@ -202,9 +211,9 @@ function checkNames(o, group = '') {
   if (!group) for (const g in KNOWN) if (g && isObject(o[g])) checkNames(/** @type {Record<string, unknown>} */ (o[g]), g);
 }
 
-/** The callbacks, in the order of the array readOptions returns. */
-const CALLBACKS = ['onOpen', 'onClose', 'onMessage', 'onError', 'onReconnectStop', 'onDrop', 'onStatus', 'shouldReconnect', 'onAck', 'onResync'];
 const OVERFLOW = ['error', 'drop-oldest', 'drop-newest'];
+/** The callbacks: the top-level names without a suffix, but for the groups, protocols and tabs. */
+const CALLBACKS = KNOWN[''].split(' ').filter((n) => !n.includes(':') && !KNOWN[n] && n !== 'protocols' && n !== 'tabs');
 
 /** @param {unknown} v */
 const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -224,87 +233,77 @@ const typeError = (field, expected, got) => new TypeError(`invalid option ${fiel
 const rangeError = (field, rule, got) => new RangeError(`invalid option ${field}: ${rule} (got ${describe(got)})`);
 
 /**
- * A number (not NaN), or NaN when absent.
- * @param {Record<string, unknown>} o
- * @param {string} prefix
- * @param {string} key
+ * The number option `path` (of kind `kind`, see KNOWN) is given as `v` (not undefined).
+ * @param {string} kind
+ * @param {string} path
+ * @param {unknown} v
+ * @returns {number}
  */
-function number(o, prefix, key) {
-  const v = o[key];
-  if (v === undefined) return NaN;
-  if (typeof v !== 'number' || Number.isNaN(v)) throw typeError(prefix + key, 'a number', v);
+function numberOf(kind, path, v) {
+  if (kind === 'g') {
+    if (typeof v === 'boolean') return +v;
+    if (!isObject(v)) throw typeError(path, 'an object or a boolean', v);
+    return 1;
+  }
+  if (kind === 'e') {
+    if (typeof v !== 'string') throw typeError(path, 'a string', v);
+    const i = OVERFLOW.indexOf(v);
+    if (i < 0) throw rangeError(path, 'unknown overflow policy (expected "error", "drop-oldest" or "drop-newest")', v);
+    return i;
+  }
+  if (kind === 'a' && (v === null || v === Infinity)) return -1;
+  if (typeof v !== 'number' || Number.isNaN(v)) throw typeError(path, 'a number', v);
+  if (kind === 'm') {
+    if (!Number.isFinite(v)) throw rangeError(path, 'must be a finite number', v);
+    if (v < 0) throw rangeError(path, 'must be at least 0', v);
+    return Math.round(v);
+  }
+  if (kind !== 'n' && (!Number.isInteger(v) || v < 0 || v > 4294967295)) throw rangeError(path, 'must be a whole number ≥ 0', v);
   return v;
 }
 
 /**
- * A finite number ≥ 0 of milliseconds (rounded), or NaN when absent.
- * @param {Record<string, unknown>} o
- * @param {string} prefix
- * @param {string} key
+ * Reads the group `group` of KNOWN from `o` (undefined: none given) in order: its numbers onto
+ * `nums` (NaN: absent), its strings into `strings` by path; at the top level, each group's
+ * right after the group.
+ * @param {Record<string, unknown> | undefined} o
+ * @param {string} group
+ * @param {number[]} nums
+ * @param {Record<string, string | undefined>} strings
  */
-function millis(o, prefix, key) {
-  const n = number(o, prefix, key);
-  if (Number.isNaN(n)) return n;
-  if (!Number.isFinite(n)) throw rangeError(prefix + key, 'must be a finite number', n);
-  if (n < 0) throw rangeError(prefix + key, 'must be at least 0', n);
-  return Math.round(n);
-}
-
-/**
- * A whole number ≥ 0 (below 2^32), or NaN when absent.
- * @param {Record<string, unknown>} o
- * @param {string} prefix
- * @param {string} key
- */
-function count(o, prefix, key) {
-  const n = number(o, prefix, key);
-  if (Number.isNaN(n)) return n;
-  if (!Number.isInteger(n) || n < 0 || n > 4294967295) throw rangeError(prefix + key, 'must be a whole number ≥ 0', n);
-  return n;
-}
-
-/**
- * A string, or undefined when absent.
- * @param {Record<string, unknown>} o
- * @param {string} prefix
- * @param {string} key
- * @returns {string | undefined}
- */
-function string(o, prefix, key) {
-  const v = o[key];
-  if (v !== undefined && typeof v !== 'string') throw typeError(prefix + key, 'a string', v);
-  return v;
-}
-
-/**
- * A group option (reconnect, heartbeat): absent → undefined, a boolean as is, an object.
- * @param {Record<string, unknown>} o
- * @param {string} key
- * @returns {boolean | Record<string, unknown> | undefined}
- */
-function group(o, key) {
-  const v = o[key];
-  if (v === undefined || typeof v === 'boolean') return v;
-  if (!isObject(v)) throw typeError(key, 'an object or a boolean', v);
-  return /** @type {Record<string, unknown>} */ (v);
+function readGroup(o, group, nums, strings) {
+  for (const entry of KNOWN[group].split(' ')) {
+    const [key, kind] = entry.split(':');
+    const path = group ? `${group}.${key}` : key;
+    const v = o?.[key];
+    if (kind) nums.push(v === undefined ? NaN : numberOf(kind, path, v));
+    else if (group) {
+      if (v !== undefined && typeof v !== 'string') throw typeError(path, 'a string', v);
+      strings[path] = /** @type {string | undefined} */ (v);
+    } else if (!KNOWN[key]) continue;
+    else if (v !== undefined && !isObject(v)) throw typeError(path, key === 'persist' ? 'an object { name, maxAgeMs? }' : 'an object', v);
+    if (!group && KNOWN[key]) readGroup(isObject(v) ? /** @type {Record<string, unknown>} */ (v) : undefined, key, nums, strings);
+  }
 }
 
 /**
  * Reads `options` (undefined and null mean all defaults).
  * @param {unknown} options
  * @returns {[Float64Array, string[], string | undefined, string | undefined, (Function | undefined)[], string | undefined]}
- *   numbers (see NUMBERS in src/bindings/options.rs; NaN: absent), protocols, heartbeat
- *   message and pongMessage, callbacks in CALLBACKS order, persist.name.
+ *   the numbers (KNOWN's, in order; NaN: absent), protocols, heartbeat message and
+ *   pongMessage, the callbacks (KNOWN's, in order), persist.name.
  */
 export function readOptions(options) {
-  const nums = new Float64Array(19).fill(NaN);
+  /** @type {number[]} */
+  const nums = [];
+  /** @type {Record<string, string | undefined>} */
+  const strings = {};
   /** @type {string[]} */
   const protocols = [];
   /** @type {(Function | undefined)[]} */
   const callbacks = [];
-  if (options === undefined || options === null) return [nums, protocols, undefined, undefined, callbacks, undefined];
-  if (!isObject(options)) throw new TypeError(`invalid options: must be an object (got ${describe(options)})`);
-  const o = /** @type {Record<string, unknown>} */ (options);
+  if (options !== undefined && options !== null && !isObject(options)) throw new TypeError(`invalid options: must be an object (got ${describe(options)})`);
+  const o = /** @type {Record<string, unknown>} */ (options ?? {});
   checkNames(o);
 
   const p = o.protocols;
@@ -316,65 +315,12 @@ export function readOptions(options) {
     });
   } else if (p !== undefined) throw typeError('protocols', 'a string or an array of strings', p);
 
-  const r = group(o, 'reconnect');
-  nums[0] = r === undefined ? NaN : r === false ? 0 : 1;
-  if (isObject(r)) {
-    const g = /** @type {Record<string, unknown>} */ (r);
-    nums[1] = number(g, 'reconnect.', 'initialDelayMs');
-    nums[2] = number(g, 'reconnect.', 'maxDelayMs');
-    nums[3] = number(g, 'reconnect.', 'factor');
-    nums[4] = number(g, 'reconnect.', 'jitter');
-    const max = g.maxAttempts;
-    nums[5] = max === null || max === Infinity ? -1 : count(g, 'reconnect.', 'maxAttempts');
-    nums[6] = millis(g, 'reconnect.', 'minUptimeMs');
-  }
-  nums[7] = millis(o, '', 'connectTimeoutMs');
+  readGroup(o, '', nums, strings);
 
-  const h = group(o, 'heartbeat');
-  nums[8] = h === undefined ? NaN : h === false ? 0 : 1;
-  let message;
-  let pongMessage;
-  if (isObject(h)) {
-    const g = /** @type {Record<string, unknown>} */ (h);
-    nums[9] = millis(g, 'heartbeat.', 'intervalMs');
-    nums[10] = millis(g, 'heartbeat.', 'timeoutMs');
-    message = string(g, 'heartbeat.', 'message');
-    pongMessage = string(g, 'heartbeat.', 'pongMessage');
-  }
-
-  const b = o.outbox;
-  if (b !== undefined) {
-    if (!isObject(b)) throw typeError('outbox', 'an object', b);
-    const g = /** @type {Record<string, unknown>} */ (b);
-    nums[11] = count(g, 'outbox.', 'maxMessages');
-    nums[12] = count(g, 'outbox.', 'maxBytes');
-    const overflow = string(g, 'outbox.', 'overflow');
-    if (overflow !== undefined) {
-      nums[13] = OVERFLOW.indexOf(overflow);
-      if (nums[13] < 0) {
-        throw rangeError('outbox.overflow', 'unknown overflow policy (expected "error", "drop-oldest" or "drop-newest")', overflow);
-      }
-    }
-    nums[14] = count(g, 'outbox.', 'highWaterMark');
-  }
-
-  const d = group(o, 'delivery');
-  nums[15] = d === undefined ? NaN : d === false ? 0 : 1;
-  if (isObject(d)) {
-    const g = /** @type {Record<string, unknown>} */ (d);
-    nums[16] = millis(g, 'delivery.', 'ackTimeoutMs');
-    nums[17] = millis(g, 'delivery.', 'ackEveryMs');
-  }
-
-  let persistName;
-  const ps = o.persist;
-  if (ps !== undefined) {
-    if (!isObject(ps)) throw typeError('persist', 'an object { name, maxAgeMs? }', ps);
-    const g = /** @type {Record<string, unknown>} */ (ps);
-    persistName = string(g, 'persist.', 'name');
-    if (!persistName) throw typeError('persist.name', 'a non-empty string', g.name);
-    nums[18] = millis(g, 'persist.', 'maxAgeMs');
-    if (d === undefined || d === false) throw new TypeError('invalid option persist: needs delivery on ({ delivery: true, persist: { name } })');
+  const persistName = strings['persist.name'];
+  if (o.persist !== undefined) {
+    if (!persistName) throw typeError('persist.name', 'a non-empty string', /** @type {Record<string, unknown>} */ (o.persist).name);
+    if (!o.delivery) throw new TypeError('invalid option persist: needs delivery on ({ delivery: true, persist: { name } })');
   }
   // tabs "shared" is js/src/tabs.ts's; here (a browser without Web Locks or BroadcastChannel) it is only checked.
   if (o.tabs !== undefined && o.tabs !== 'shared' && o.tabs !== 'own') throw rangeError('tabs', 'must be "shared" or "own"', o.tabs);
@@ -385,5 +331,5 @@ export function readOptions(options) {
     if (f !== undefined && f !== null && typeof f !== 'function') throw typeError(name, 'a function', f);
     callbacks.push(typeof f === 'function' ? f : undefined);
   }
-  return [nums, protocols, message, pongMessage, callbacks, persistName];
+  return [Float64Array.from(nums), protocols, strings['heartbeat.message'], strings['heartbeat.pongMessage'], callbacks, persistName];
 }
