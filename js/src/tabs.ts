@@ -62,18 +62,6 @@ const PING_MS = 250;
 /** …and takes the lock over (steals it) when nothing answered for this long (plus up to half of it at random, so that one follower goes first). */
 const SILENT_MS = 700;
 
-let warned = false;
-
-/** Whether this browser has what tabs "shared" needs; warns once when it does not. */
-export function tabsSupported(): boolean {
-  const ok = typeof BroadcastChannel === 'function' && typeof navigator !== 'undefined' && !!navigator.locks;
-  if (!ok && !warned) {
-    warned = true;
-    console.warn('resilient-ws: tabs "shared" needs Web Locks and BroadcastChannel; each tab has its own connection');
-  }
-  return ok;
-}
-
 const INITIAL: Snapshot = emptySnapshot('connecting');
 const globals = globalThis as Record<symbol, unknown>;
 
