@@ -6,16 +6,20 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// How many messages a joiner gets.
 pub const HISTORY_LEN: usize = 50;
-/// How many messages a room keeps, so that a session resuming after a short break catches up
-/// on what it missed (the joiner still gets only the last [`HISTORY_LEN`]).
-pub const ROOM_LOG_LEN: usize = 1000;
-/// Events waiting for one local subscriber; one that falls further behind is disconnected (1013).
-const ROOM_QUEUE: usize = 1024;
+/// How many messages a room keeps, so that a session resuming after a break, or a connection
+/// that fell behind the room's queue, catches up on what it missed (the joiner still gets only
+/// the last [`HISTORY_LEN`]).
+pub const ROOM_LOG_LEN: usize = 5000;
+/// Events a room holds for its local members, each reading at its own pace (the slowest one
+/// holds none back: one that falls further behind catches up from the room's log, and one
+/// that falls behind even the log is disconnected with 1013, never skipped silently).
+const ROOM_QUEUE: usize = 4096;
 
 /// A chat message as stored and sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +59,26 @@ impl Event {
     }
 }
 
+/// An event as the room's local members get it: serialized once for all of them.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The room sequence of a chat message; presence has none.
+    pub seq: Option<u64>,
+    /// The event's JSON.
+    pub json: Utf8Bytes,
+}
+
+impl Outgoing {
+    pub fn new(event: &Event) -> Outgoing {
+        Outgoing {
+            seq: event.seq(),
+            json: serde_json::to_string(event)
+                .expect("events serialize")
+                .into(),
+        }
+    }
+}
+
 /// A message to post; the hub gives it its room sequence.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewChat {
@@ -81,15 +105,15 @@ impl NewChat {
 /// The local fan-out: one broadcast channel per room with local members.
 #[derive(Default)]
 pub struct Fanout {
-    rooms: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
+    rooms: Mutex<HashMap<String, broadcast::Sender<Arc<Outgoing>>>>,
 }
 
 impl Fanout {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Event>>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Outgoing>>>> {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn subscribe(&self, room: &str) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self, room: &str) -> broadcast::Receiver<Arc<Outgoing>> {
         self.lock()
             .entry(room.to_owned())
             .or_insert_with(|| broadcast::channel(ROOM_QUEUE).0)
@@ -100,7 +124,7 @@ impl Fanout {
     pub fn deliver(&self, room: &str, event: Event) {
         let mut rooms = self.lock();
         if let Some(tx) = rooms.get(room) {
-            if tx.send(Arc::new(event)).is_err() {
+            if tx.send(Arc::new(Outgoing::new(&event))).is_err() {
                 rooms.remove(room); // nobody listens any more
             }
         }
