@@ -19,7 +19,8 @@ pub const ROOM_LOG_LEN: usize = 5000;
 /// Events a room holds for its local members, each reading at its own pace (the slowest one
 /// holds none back: one that falls further behind catches up from the room's log, and one
 /// that falls behind even the log is disconnected with 1013, never skipped silently).
-const ROOM_QUEUE: usize = 4096;
+/// `DEMO_ROOM_QUEUE` changes it.
+pub const ROOM_QUEUE: usize = 4096;
 
 /// A chat message as stored and sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,12 +104,20 @@ impl NewChat {
 }
 
 /// The local fan-out: one broadcast channel per room with local members.
-#[derive(Default)]
 pub struct Fanout {
+    /// Each room's queue: events held for its slowest local member.
+    queue: usize,
     rooms: Mutex<HashMap<String, broadcast::Sender<Arc<Outgoing>>>>,
 }
 
 impl Fanout {
+    pub fn new(queue: usize) -> Fanout {
+        Fanout {
+            queue: queue.max(1),
+            rooms: Mutex::default(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Outgoing>>>> {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -116,7 +125,7 @@ impl Fanout {
     pub fn subscribe(&self, room: &str) -> broadcast::Receiver<Arc<Outgoing>> {
         self.lock()
             .entry(room.to_owned())
-            .or_insert_with(|| broadcast::channel(ROOM_QUEUE).0)
+            .or_insert_with(|| broadcast::channel(self.queue).0)
             .subscribe()
     }
 
@@ -180,16 +189,17 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn memory() -> Hub {
+    /// `queue`: each room's queue of events for its local members ([`ROOM_QUEUE`]).
+    pub fn memory(queue: usize) -> Hub {
         Hub {
-            fanout: Arc::default(),
+            fanout: Arc::new(Fanout::new(queue)),
             backend: Backend::Memory(MemoryHub::default()),
         }
     }
 
     /// Connects to Redis at `url` (cluster mode).
-    pub async fn redis(url: &str) -> Result<Hub, HubError> {
-        let fanout: Arc<Fanout> = Arc::default();
+    pub async fn redis(url: &str, queue: usize) -> Result<Hub, HubError> {
+        let fanout = Arc::new(Fanout::new(queue));
         let hub = crate::redis_hub::RedisHub::connect(url, fanout.clone()).await?;
         Ok(Hub {
             fanout,

@@ -82,6 +82,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// At most this many messages per connection per 10 s.
     pub rate_messages: usize,
+    /// Each room's queue of events for its local members ([`hub::ROOM_QUEUE`]).
+    pub room_queue: usize,
 }
 
 impl Default for Config {
@@ -98,6 +100,7 @@ impl Default for Config {
             enable_kill: false,
             redis_url: None,
             rate_messages: RATE_MESSAGES,
+            room_queue: hub::ROOM_QUEUE,
         }
     }
 }
@@ -147,6 +150,12 @@ impl Config {
                 format!("DEMO_RATE_MESSAGES: not a positive number of messages: {n}")
             })?;
         }
+        if let Some(n) = var("DEMO_ROOM_QUEUE") {
+            config.room_queue =
+                n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("DEMO_ROOM_QUEUE: not a positive number of events: {n}")
+                })?;
+        }
         config.enable_kill = var("DEMO_ENABLE_KILL").is_some_and(|v| v == "1");
         config.redis_url = var("DEMO_REDIS_URL");
         Ok(config)
@@ -194,8 +203,10 @@ impl Server {
     pub async fn bind(config: Config) -> io::Result<Server> {
         let listener = bind_listener(config.port, config.port_fallback).await?;
         let hub = match &config.redis_url {
-            None => Hub::memory(),
-            Some(url) => Hub::redis(url).await.map_err(io::Error::other)?,
+            None => Hub::memory(config.room_queue),
+            Some(url) => Hub::redis(url, config.room_queue)
+                .await
+                .map_err(io::Error::other)?,
         };
         let state = Arc::new(AppState {
             auth: Auth::new(&config.jwt_secret, config.token_ttl_s),

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use demo_chat_server::auth::Auth;
+use demo_chat_server::hub::ROOM_LOG_LEN;
 use demo_chat_server::{Config, Server, MAX_TEXT_CHARS, RATE_MESSAGES};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -406,6 +407,134 @@ async fn rooms_are_isolated_and_presence_counts_the_room() {
     };
     assert_eq!(left["online"], 1);
     assert_eq!(texts_in_history(addr, "blue").await, ["blue only"]);
+}
+
+/// Joins `room` in plain mode with a 4 KiB receive buffer, so that a member that stops
+/// reading soon fills its socket and its connection on the server stops taking room events.
+async fn join_with_small_buffer(addr: SocketAddr, name: &str, room: &str) -> Ws {
+    let token = login(addr, name).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.expect("connect");
+    let url = format!("ws://{addr}/ws?token={token}&room={room}&mode=plain");
+    let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("upgrade");
+    assert_eq!(next_json(&mut ws).await["type"], "connected");
+    assert_eq!(next_json(&mut ws).await["type"], "history");
+    ws
+}
+
+/// The room gets `count` messages of ~480 characters, `"<n> xxx…"`, from a member that reads
+/// its own socket all along; returns once the last one is stored.
+async fn flood(addr: SocketAddr, room: &str, count: usize) {
+    let (ws, _) = join(addr, "poster", room).await;
+    let (mut sink, mut source) = ws.split();
+    let reader = tokio::spawn(async move {
+        let mut last = 0;
+        while last < count {
+            let msg = timeout(Duration::from_secs(20), source.next()).await;
+            let Ok(Some(Ok(Message::Text(t)))) = msg else {
+                panic!("the poster's socket ended: {msg:?}");
+            };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "chat" {
+                last = v["text"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+            }
+        }
+    });
+    let filler = "x".repeat(MAX_TEXT_CHARS - 20);
+    for n in 1..=count {
+        let msg = json!({ "type": "chat", "text": format!("{n} {filler}") });
+        sink.send(Message::text(msg.to_string())).await.unwrap();
+    }
+    reader.await.expect("the poster got every message back");
+}
+
+/// Reads chat messages until `last` (or the close); returns their numbers and the close code.
+async fn read_numbers(ws: &mut Ws, last: usize) -> (Vec<usize>, Option<u16>) {
+    let mut numbers = Vec::new();
+    while numbers.last() != Some(&last) {
+        match timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a message in time")
+        {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "chat" {
+                    let text = v["text"].as_str().unwrap();
+                    numbers.push(text.split(' ').next().unwrap().parse().unwrap());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => return (numbers, frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => {}
+            other => panic!("expected a message or a close, got {other:?}"),
+        }
+    }
+    (numbers, None)
+}
+
+async fn catch_ups(addr: SocketAddr) -> u64 {
+    let health: Value = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    health["catchUps"].as_u64().expect("catchUps")
+}
+
+/// A tiny room queue, so that a member that stops reading falls behind it.
+fn small_queue() -> Config {
+    Config {
+        room_queue: 8,
+        rate_messages: 1_000_000,
+        ..config()
+    }
+}
+
+#[tokio::test]
+async fn a_member_behind_the_room_queue_catches_up_from_the_log_and_loses_nothing() {
+    let (addr, _stop) = start(small_queue()).await;
+    let mut slow = join_with_small_buffer(addr, "slow", "busy").await;
+    // 3,000 messages in a burst, through a room queue of 8 events: the members' connections
+    // fall behind the queue (the old server closed them with 1013) while the slow member
+    // reads nothing.
+    flood(addr, "busy", 3000).await;
+    let (numbers, close) = read_numbers(&mut slow, 3000).await;
+    assert_eq!(close, None, "the slow member stays connected");
+    assert_eq!(
+        numbers,
+        (1..=3000).collect::<Vec<_>>(),
+        "every message once, in order"
+    );
+    assert!(
+        catch_ups(addr).await >= 1,
+        "a connection fell behind the queue of 8 and caught up from the log"
+    );
+    usable(&mut slow).await;
+}
+
+#[tokio::test]
+async fn a_member_behind_the_room_log_is_closed_with_1013_not_skipped() {
+    let (addr, _stop) = start(small_queue()).await;
+    let mut slow = join_with_small_buffer(addr, "slow", "busy").await;
+    // The server's socket buffer takes up to 4 MiB (~8,000 of these messages) before the
+    // connection stops taking events; then it must be more than the log behind.
+    let count = ROOM_LOG_LEN + 10_000;
+    flood(addr, "busy", count).await;
+    let (numbers, close) = read_numbers(&mut slow, count).await;
+    assert_eq!(close, Some(1013), "closed: too far behind the room");
+    // What it got before the close has no hole: nothing was skipped silently.
+    assert!(!numbers.is_empty() && numbers.len() < count);
+    assert_eq!(numbers, (1..=numbers.len()).collect::<Vec<_>>());
 }
 
 #[tokio::test]
