@@ -1,5 +1,5 @@
 //! demo-load --url http://127.0.0.1:PORT/ [--connections 2000] [--rooms 20] [--rate 1]
-//!           [--seconds 30] [--drain-quiet 10] [--pids name:PID,...]
+//!           [--seconds 30] [--drain-quiet 10] [--pids name:PID,...] [--healthz name=URL,...]
 //!
 //! A bounded load test of the chat demo, on loopback: opens `connections` WebSockets (plain
 //! mode) spread over `rooms` rooms; once all are open, each sends `seconds × rate` messages,
@@ -16,7 +16,8 @@
 //! refused, deliveries expected and received, lost, duplicated or out of order, the delivery
 //! latency (send → receipt, every receiver: p50, p99, max), the send and drain times, and for
 //! the load client and each `--pids` process its CPU (percent of one core over the run) and
-//! peak memory (VmHWM).
+//! peak memory (VmHWM), and each `--healthz` instance's `catchUps` (connections that fell behind
+//! their room's queue and caught up from the room's log).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +39,7 @@ struct Args {
     seconds: u64,
     drain_quiet: Duration,
     pids: Vec<(String, u32)>,
+    healthz: Vec<(String, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -49,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 30,
         drain_quiet: Duration::from_secs(10),
         pids: Vec::new(),
+        healthz: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -72,6 +75,14 @@ fn parse_args() -> Result<Args, String> {
                     args.pids.push((name.to_owned(), pid));
                 }
             }
+            "--healthz" => {
+                for pair in value()?.split(',').filter(|p| !p.is_empty()) {
+                    let (name, url) = pair
+                        .split_once('=')
+                        .ok_or_else(|| format!("--healthz: expected name=URL, got {pair}"))?;
+                    args.healthz.push((name.to_owned(), url.to_owned()));
+                }
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -92,6 +103,21 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The whole machine's (busy, total) CPU time, in clock ticks, from /proc/stat.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3)? + ticks.get(4)?; // idle + iowait
+    Some((total - idle, total))
 }
 
 /// Peak resident memory (VmHWM), KiB.
@@ -361,6 +387,7 @@ async fn main() {
     let mut pids = args.pids.clone();
     pids.push(("load-client".into(), std::process::id()));
     let ticks_before: Vec<Option<u64>> = pids.iter().map(|(_, pid)| cpu_ticks(*pid)).collect();
+    let machine_before = machine_ticks();
     let started = Instant::now();
     let mut seen = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -368,6 +395,19 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let clk_tck = 100.0; // Linux USER_HZ
+                         // How busy the whole machine was (everyone's processes, not only these), and its cores.
+    let busy = match (machine_before, machine_ticks()) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+            json!(((b1 - b0) as f64 / (t1 - t0) as f64 * 100.0).round())
+        }
+        _ => json!(null),
+    };
+    let machine = json!({
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "busyPercentOfAllCores": busy,
+        "loadAverage1m": std::fs::read_to_string("/proc/loadavg").ok()
+            .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok()),
+    });
     let mut processes = serde_json::Map::new();
     for ((name, pid), before) in pids.iter().zip(&ticks_before) {
         let cpu = match (before, cpu_ticks(*pid)) {
@@ -420,6 +460,15 @@ async fn main() {
         (Some(a), Some(b)) => secs(b.saturating_duration_since(a)),
         _ => 0.0,
     };
+    let mut catch_ups = serde_json::Map::new();
+    for (name, url) in &args.healthz {
+        let health = async { reqwest::get(url).await?.json::<serde_json::Value>().await };
+        let n = match health.await {
+            Ok(health) => health["catchUps"].clone(),
+            Err(e) => json!(format!("{url}: {e}")),
+        };
+        catch_ups.insert(name.clone(), n);
+    }
     let report = json!({
         "connections": opened,
         "failedConnections": args.connections as u64 - opened,
@@ -441,6 +490,8 @@ async fn main() {
         "drainQuietSeconds": args.drain_quiet.as_secs_f64(),
         "deliveriesPerSecond": (received as f64 / elapsed).round(),
         "processes": processes,
+        "catchUps": catch_ups,
+        "machine": machine,
     });
     println!("{report}");
 }
