@@ -2,7 +2,8 @@
 //!
 //! Keys (prefix `rws:`):
 //! - `rws:room:<room>:seq`: the room's last sequence number (INCR);
-//! - `rws:room:<room>:log`: the room's last 1000 messages, each `"<seq> <json>"`;
+//! - `rws:room:<room>:log`: the room's last 5000 messages, each `"<seq> <json>"`, in sequence
+//!   order with no gaps (so the messages after a sequence are the list's last few);
 //! - `rws:room:<room>:online`: presence, a sorted set of connection keys scored by expiry (ms);
 //!   each instance refreshes its own every 10 s, so a killed instance's members expire;
 //! - `rws:sess:<sid>`: a delivery session's state (JSON), kept for an hour;
@@ -41,9 +42,19 @@ end
 return seq
 ";
 
+/// The room's messages after ARGV[1], at most the last ARGV[2]: the log holds consecutive
+/// sequences ending at the room's last one, so they are its last `min(last - after, limit)`.
+const AFTER: &str = r"
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = math.min(last - tonumber(ARGV[1]), tonumber(ARGV[2]))
+if n <= 0 then return {} end
+return redis.call('LRANGE', KEYS[2], -n, -1)
+";
+
 pub struct RedisHub {
     con: MultiplexedConnection,
     post: redis::Script,
+    after: redis::Script,
     /// This instance's members: connection key → room (refreshed in Redis every 10 s).
     members: Arc<Mutex<HashMap<String, String>>>,
 }
@@ -133,6 +144,7 @@ impl RedisHub {
         Ok(RedisHub {
             con,
             post: redis::Script::new(POST),
+            after: redis::Script::new(AFTER),
             members,
         })
     }
@@ -167,15 +179,15 @@ impl RedisHub {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Chat>, HubError> {
-        let start = if after == 0 && limit < ROOM_LOG_LEN {
-            -(limit as isize)
-        } else {
-            0
-        };
+        // Only what is asked for: a catch-up or a resume reads the messages it missed, not the
+        // whole log.
         let entries: Vec<String> = self
-            .con
-            .clone()
-            .lrange(log_key(room), start, -1)
+            .after
+            .key(seq_key(room))
+            .key(log_key(room))
+            .arg(after)
+            .arg(limit.min(ROOM_LOG_LEN))
+            .invoke_async(&mut self.con.clone())
             .await
             .map_err(err)?;
         Ok(entries
