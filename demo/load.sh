@@ -38,6 +38,8 @@ trouble() {
   else say "server logs: $(echo "$lines" | wc -l) lines about slow consumers, Redis or nginx:"; echo "$lines" | head -5; fi
 }
 
+ONLY=${LOAD_ONLY:-}  # "single" or "cluster": that run only
+if [ "$ONLY" != cluster ]; then
 say "1/2 one instance"
 "$TARGET/server/demo-chat-server" --port 0 --port-file "$RUN/port" > "$RUN/single.log" 2>&1 &
 SINGLE=$!
@@ -48,12 +50,14 @@ BASE="http://127.0.0.1:$(cat "$RUN/port")/"
   | tee "$RUN/single.json"
 kill "$SINGLE"; wait "$SINGLE" 2>/dev/null || true
 trouble "$RUN/single.log"
+fi
+[ "$ONLY" != single ] || exit 0
 
 say "2/2 nginx -> two instances + Redis"
 setsid env PORT=0 bash demo/run.sh --cluster --no-build > "$RUN/cluster.log" 2>&1 &
 CLUSTER=$!
 PIDS+=("$CLUSTER")
-for _ in $(seq 1 300); do grep -q 'open http' "$RUN/cluster.log" && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -qs 'open http' "$RUN/cluster.log" && break; sleep 0.1; done
 URL=$(grep -o 'open http://127.0.0.1:[0-9]*/' "$RUN/cluster.log" | head -1 | cut -c6-)
 [ -n "$URL" ] || { cat "$RUN/cluster.log"; exit 1; }
 pid_of() { grep -o "$1 .*(pid [0-9]*)" "$RUN/cluster.log" | head -1 | grep -o '[0-9]*)$' | tr -d ')'; }

@@ -134,6 +134,9 @@ struct Payload<'a> {
     kind: &'a str,
     #[serde(default, borrow)]
     text: &'a str,
+    /// In `connected`: the instance this connection is on.
+    #[serde(default, borrow)]
+    instance: &'a str,
 }
 
 /// A room's running totals, shared by its connections.
@@ -156,6 +159,10 @@ struct Seen {
     received: u64,
     /// A message of a sender that came again, or before one of its earlier messages.
     out_of_order: u64,
+    /// Which messages of each room member came: a bit per message number.
+    got: Vec<Vec<u64>>,
+    /// The instance the server said this connection is on.
+    instance: String,
     /// Delivery latencies, µs.
     latencies: Vec<u32>,
     /// The close code, when the connection ended before the drain did.
@@ -213,6 +220,7 @@ async fn connection(
     let (mut sink, mut source) = ws.split();
     // The last message number seen of each member of the room (member = sender / rooms).
     let mut last_n = vec![0u64; plan.members(i % plan.rooms)];
+    seen.got = vec![vec![0u64; plan.count as usize / 64 + 1]; last_n.len()];
     ready.wait().await;
     let start = Instant::now();
     // Spread the senders over the period.
@@ -249,8 +257,12 @@ async fn connection(
             }
             msg = source.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
-                    last_heard = Instant::now();
                     let Ok(payload) = serde_json::from_str::<Payload>(t.as_str()) else { continue };
+                    if matches!(payload.kind, "chat" | "error") {
+                        // Not presence: the members that finish and leave must not keep the
+                        // ones still waiting from ever going quiet.
+                        last_heard = Instant::now();
+                    }
                     match payload.kind {
                         // A refusal of this connection's message (the rate limit): never
                         // accepted, so never delivered; not lost.
@@ -269,7 +281,11 @@ async fn connection(
                                 }
                                 *last = (*last).max(k);
                             }
+                            if let Some(word) = seen.got.get_mut(from / plan.rooms).and_then(|g| g.get_mut(k as usize / 64)) {
+                                *word |= 1 << (k % 64);
+                            }
                         }
+                        "connected" => seen.instance = payload.instance.to_owned(),
                         _ => {}
                     }
                 }
@@ -439,6 +455,33 @@ async fn main() {
         let accepted = count.sent.load(Ordering::Relaxed) - count.refused.load(Ordering::Relaxed);
         expected += accepted * members;
     }
+    // Which messages did not come, to whom: a message nobody got was never stored (or never
+    // published); one that only some members missed was lost on the way to them.
+    let mut missed: BTreeMap<(usize, u64), u64> = BTreeMap::new();
+    let mut missed_by_instance: BTreeMap<String, u64> = BTreeMap::new();
+    for (r, receiver) in seen.iter().enumerate().filter(|(_, s)| s.opened) {
+        for (member, got) in receiver.got.iter().enumerate() {
+            let sender = member * args.rooms + r % args.rooms;
+            for k in 1..=seen.get(sender).map_or(0, |s| s.sent) {
+                if got
+                    .get(k as usize / 64)
+                    .is_none_or(|w| w & (1 << (k % 64)) == 0)
+                {
+                    *missed.entry((sender, k)).or_default() += 1;
+                    *missed_by_instance
+                        .entry(receiver.instance.clone())
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    let members_of = |sender: usize| plan.members(sender % args.rooms) as u64;
+    let missing = json!({
+        "distinctMessages": missed.len(),
+        "missedByWholeRoom": missed.iter().filter(|((s, _), n)| **n >= members_of(*s)).count(),
+        "byReceiverInstance": missed_by_instance,
+        "examples": missed.iter().take(5).map(|((s, k), n)| format!("{s}:{k} missed by {n}")).collect::<Vec<_>>(),
+    });
     let mut last_send: Option<Instant> = None;
     let mut last_finish: Option<Instant> = None;
     for s in &mut seen {
@@ -480,6 +523,7 @@ async fn main() {
         "deliveriesReceived": received,
         "lost": expected.saturating_sub(received),
         "outOfOrderOrDuplicated": out_of_order,
+        "missing": missing,
         "latencyMs": {
             "p50": percentile(&latencies, 0.50),
             "p99": percentile(&latencies, 0.99),
