@@ -221,6 +221,27 @@ async fn connection(
     // The last message number seen of each member of the room (member = sender / rooms).
     let mut last_n = vec![0u64; plan.members(i % plan.rooms)];
     seen.got = vec![vec![0u64; plan.count as usize / 64 + 1]; last_n.len()];
+    // The handshake's end is not the server's: the connection is in its room once the server
+    // has sent `connected` and the history (it subscribes to the room before). Until then a
+    // message of the room would reach it in the history, which is not counted here.
+    let joined = async {
+        while let Some(Ok(msg)) = source.next().await {
+            if let Message::Text(t) = msg {
+                match serde_json::from_str::<Payload>(t.as_str()) {
+                    Ok(p) if p.kind == "connected" => seen.instance = p.instance.to_owned(),
+                    Ok(p) if p.kind == "history" => return true,
+                    _ => {}
+                }
+            }
+        }
+        false
+    };
+    if !joined.await {
+        seen.closed_early = Some("closed before joining".into());
+        room.done_sending.fetch_add(1, Ordering::Relaxed);
+        ready.wait().await;
+        return seen;
+    }
     ready.wait().await;
     let start = Instant::now();
     // Spread the senders over the period.
@@ -285,7 +306,6 @@ async fn connection(
                                 *word |= 1 << (k % 64);
                             }
                         }
-                        "connected" => seen.instance = payload.instance.to_owned(),
                         _ => {}
                     }
                 }
