@@ -4,8 +4,9 @@
 //! - `rws:room:<room>:seq`: the room's last sequence number (INCR);
 //! - `rws:room:<room>:log`: the room's last 5000 messages, each `"<seq> <json>"`, in sequence
 //!   order with no gaps (so the messages after a sequence are the list's last few);
-//! - `rws:room:<room>:online`: presence, a sorted set of connection keys scored by expiry (ms);
-//!   each instance refreshes its own every 10 s, so a killed instance's members expire;
+//! - `rws:room:<room>:online`: presence, a sorted set of `"<connection key> <user>"` scored by
+//!   expiry (ms); each instance refreshes its own every second for 4 s, and sweeps the rooms it
+//!   has members in: a killed instance's members expire within ~5 s, and the room is told;
 //! - `rws:sess:<sid>`: a delivery session's state (JSON), kept for an hour;
 //! - channel `rws:ch:<room>`: the room's fan-out, `"c <seq> <json>"` for a message and
 //!   `"p <json>"` for presence. Every instance subscribes to `rws:ch:*`.
@@ -27,8 +28,18 @@ use crate::hub::{Chat, Event, Fanout, HubError, NewChat, SessionBlob, ROOM_LOG_L
 use crate::now_ms;
 
 const SESSION_TTL_S: u64 = 3600;
-const PRESENCE_TTL_MS: u64 = 30_000;
-const PRESENCE_REFRESH: Duration = Duration::from_secs(10);
+const PRESENCE_TTL_MS: u64 = 4_000;
+const PRESENCE_REFRESH: Duration = Duration::from_secs(1);
+
+/// Removes a room's expired members (ARGV[1]: now, ms); returns the room's count after, then
+/// the members removed. Atomic: one instance only announces each of them.
+const SWEEP: &str = r"
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) end
+local out = { tostring(redis.call('ZCARD', KEYS[1])) }
+for _, m in ipairs(gone) do out[#out + 1] = m end
+return out
+";
 
 const POST: &str = r"
 local seq = redis.call('INCR', KEYS[1])
@@ -55,8 +66,16 @@ pub struct RedisHub {
     con: MultiplexedConnection,
     post: redis::Script,
     after: redis::Script,
-    /// This instance's members: connection key → room (refreshed in Redis every 10 s).
-    members: Arc<Mutex<HashMap<String, String>>>,
+    /// This instance's members: connection key → (room, presence member), refreshed in Redis
+    /// every second.
+    members: Arc<Mutex<Members>>,
+}
+
+type Members = HashMap<String, (String, String)>;
+
+/// A presence entry: the connection key (which has no space), then the user.
+fn presence_member(key: &str, user: &str) -> String {
+    format!("{key} {user}")
 }
 
 fn err(e: redis::RedisError) -> HubError {
@@ -86,6 +105,51 @@ fn parse_entry(entry: &str) -> Option<Chat> {
     Some(chat.with_seq(seq.parse().ok()?))
 }
 
+/// Tells the room's members on every instance that `user` joined or left.
+async fn publish_presence(
+    con: &mut MultiplexedConnection,
+    room: &str,
+    user: &str,
+    joined: bool,
+    online: u64,
+) -> Result<(), HubError> {
+    let event = Event::Presence {
+        user: user.to_owned(),
+        joined,
+        online,
+    };
+    let payload = format!(
+        "p {}",
+        serde_json::to_string(&event).expect("events serialize")
+    );
+    con.publish::<_, _, ()>(channel(room), payload)
+        .await
+        .map_err(err)
+}
+
+/// Removes the room's expired members (those of an instance that died) and tells the room.
+async fn sweep_room(
+    con: &mut MultiplexedConnection,
+    sweep: &redis::Script,
+    room: &str,
+) -> Result<(), HubError> {
+    let out: Vec<String> = sweep
+        .key(online_key(room))
+        .arg(now_ms())
+        .invoke_async(con)
+        .await
+        .map_err(err)?;
+    let Some((online, gone)) = out.split_first() else {
+        return Ok(());
+    };
+    let online = online.parse().unwrap_or(0);
+    for member in gone {
+        let user = member.split_once(' ').map_or("", |(_, user)| user);
+        publish_presence(con, room, user, false, online).await?;
+    }
+    Ok(())
+}
+
 impl RedisHub {
     /// Connects, and starts the task that hands the rooms' messages to `fanout`.
     pub async fn connect(url: &str, fanout: Arc<Fanout>) -> Result<RedisHub, HubError> {
@@ -96,6 +160,7 @@ impl RedisHub {
             .map_err(err)?;
         let mut pubsub = client.get_async_pubsub().await.map_err(err)?;
         pubsub.psubscribe("rws:ch:*").await.map_err(err)?;
+        let rooms = fanout.clone();
         tokio::spawn(async move {
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
@@ -119,25 +184,32 @@ impl RedisHub {
             eprintln!("demo-chat-server: lost the Redis subscription: exiting");
             std::process::exit(1);
         });
-        let members: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+        let members: Arc<Mutex<Members>> = Arc::default();
         let refresh = (con.clone(), members.clone());
         tokio::spawn(async move {
             let (mut con, members) = refresh;
+            let sweep = redis::Script::new(SWEEP);
             loop {
                 tokio::time::sleep(PRESENCE_REFRESH).await;
                 let list: Vec<(String, String)> = members
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .map(|(k, r)| (k.clone(), r.clone()))
+                    .values()
+                    .cloned()
                     .collect();
                 let expiry = now_ms() + PRESENCE_TTL_MS;
                 let mut pipe = redis::pipe();
-                for (key, room) in &list {
-                    pipe.zadd(online_key(room), key, expiry).ignore();
+                for (room, member) in &list {
+                    pipe.zadd(online_key(room), member, expiry).ignore();
                 }
                 if let Err(e) = pipe.query_async::<()>(&mut con).await {
                     eprintln!("demo-chat-server: presence refresh: {e}");
+                }
+                // The members of a dead instance (no refresh since) leave the rooms here.
+                for room in rooms.rooms() {
+                    if let Err(e) = sweep_room(&mut con, &sweep, &room).await {
+                        eprintln!("demo-chat-server: presence sweep of {room}: {e}");
+                    }
                 }
             }
         });
@@ -204,10 +276,11 @@ impl RedisHub {
         user: &str,
         joined: bool,
     ) -> Result<(), HubError> {
+        let member = presence_member(key, user);
         {
             let mut members = self.members.lock().unwrap_or_else(|p| p.into_inner());
             if joined {
-                members.insert(key.to_owned(), room.to_owned());
+                members.insert(key.to_owned(), (room.to_owned(), member.clone()));
             } else {
                 members.remove(key);
             }
@@ -216,27 +289,15 @@ impl RedisHub {
         let online_key = online_key(room);
         let mut pipe = redis::pipe();
         if joined {
-            pipe.zadd(&online_key, key, now + PRESENCE_TTL_MS).ignore();
+            pipe.zadd(&online_key, &member, now + PRESENCE_TTL_MS)
+                .ignore();
         } else {
-            pipe.zrem(&online_key, key).ignore();
+            pipe.zrem(&online_key, &member).ignore();
         }
         pipe.zrembyscore(&online_key, "-inf", now).ignore();
         pipe.zcard(&online_key);
         let (online,): (u64,) = pipe.query_async(&mut self.con.clone()).await.map_err(err)?;
-        let event = Event::Presence {
-            user: user.to_owned(),
-            joined,
-            online,
-        };
-        let payload = format!(
-            "p {}",
-            serde_json::to_string(&event).expect("events serialize")
-        );
-        self.con
-            .clone()
-            .publish::<_, _, ()>(channel(room), payload)
-            .await
-            .map_err(err)
+        publish_presence(&mut self.con.clone(), room, user, joined, online).await
     }
 
     pub async fn load_session(&self, sid: &str) -> Result<Option<SessionBlob>, HubError> {

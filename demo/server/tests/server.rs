@@ -564,17 +564,21 @@ async fn a_peer_silent_for_two_ping_intervals_is_dropped() {
 }
 
 /// The real binary: SIGTERM closes every socket with 1001, then it exits 0 within 5 s.
-#[tokio::test]
-async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
-    let dir = std::env::temp_dir().join(format!("demo-sigterm-{}", std::process::id()));
+/// The real binary, as instance `name`, with these environment variables; its address.
+async fn spawn_server(
+    name: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, SocketAddr, TempDir) {
+    let dir = std::env::temp_dir().join(format!("demo-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port_file = dir.join("port");
     let _ = std::fs::remove_file(&port_file);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo-chat-server"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo-chat-server"))
         .args(["--port", "0", "--port-file"])
         .arg(&port_file)
-        .env("DEMO_JWT_SECRET", "sigterm")
-        .env("DEMO_INSTANCE", "test-1")
+        .env("DEMO_JWT_SECRET", "spawned")
+        .env("DEMO_INSTANCE", name)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -591,7 +595,16 @@ async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
     })
     .await
     .expect("the server writes its port");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    (
+        child,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        TempDir(dir),
+    )
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
+    let (mut child, addr, _dir) = spawn_server("test-1", &[]).await;
     let (mut a, _) = join(addr, "ann", "lobby").await;
     let (mut b, _) = join(addr, "bob", "other").await;
     let pid = child.id().unwrap().to_string();
@@ -620,7 +633,6 @@ async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
         .unwrap();
     assert!(status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A redis-server of its own on a free port (Debian's, installed by `make setup`).
@@ -791,6 +803,54 @@ async fn texts_in_history(addr: SocketAddr, room: &str) -> Vec<String> {
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The next presence update about `user`, waiting at most `within`.
+async fn presence_of(ws: &mut Ws, user: &str, within: Duration) -> Value {
+    timeout(within, async {
+        loop {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "presence" && v["user"] == user {
+                return v;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no presence update about {user} within {within:?}"))
+}
+
+#[tokio::test]
+async fn a_sigkilled_instance_s_members_leave_the_room_within_seconds() {
+    let redis = start_redis().await;
+    let (a, _stop) = start(Config {
+        redis_url: Some(redis.url.clone()),
+        ..config()
+    })
+    .await;
+    let (mut doomed, b, _dir) = spawn_server("test-2", &[("DEMO_REDIS_URL", &redis.url)]).await;
+    let (mut ann, _) = join(a, "ann", "lobby").await;
+    let (_bob, _) = join(b, "bob", "lobby").await;
+    let joined = presence_of(&mut ann, "bob", WAIT).await;
+    assert_eq!(
+        (&joined["joined"], &joined["online"]),
+        (&json!(true), &json!(2))
+    );
+    doomed.start_kill().unwrap(); // SIGKILL: bob's instance never says goodbye
+    let killed = std::time::Instant::now();
+    let left = presence_of(&mut ann, "bob", Duration::from_secs(10)).await;
+    assert_eq!(
+        (&left["joined"], &left["online"]),
+        (&json!(false), &json!(1))
+    );
+    // Refreshed every second for 4 s, swept every second: gone within ~5 s (it was 30 s).
+    assert!(
+        killed.elapsed() < Duration::from_secs(7),
+        "after {:?}",
+        killed.elapsed()
+    );
 }
 
 #[tokio::test]
