@@ -481,13 +481,14 @@ async fn read_numbers(ws: &mut Ws, last: usize) -> (Vec<usize>, Option<u16>) {
     (numbers, None)
 }
 
+/// GET `http://addr/path` as JSON.
+async fn get_json(addr: SocketAddr, path: &str) -> Value {
+    let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    response.json().await.unwrap()
+}
+
 async fn catch_ups(addr: SocketAddr) -> u64 {
-    let health: Value = reqwest::get(format!("http://{addr}/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(addr, "/healthz").await;
     health["catchUps"].as_u64().expect("catchUps")
 }
 
@@ -791,12 +792,7 @@ fn chat(text: &str) -> String {
 }
 
 async fn texts_in_history(addr: SocketAddr, room: &str) -> Vec<String> {
-    let history: Value = reqwest::get(format!("http://{addr}/api/history?room={room}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = get_json(addr, &format!("/api/history?room={room}")).await;
     history["messages"]
         .as_array()
         .unwrap()
