@@ -32,7 +32,7 @@ use tokio::time::{interval_at, timeout, Duration, MissedTickBehavior};
 use resilient_ws_protocol::server::{Incoming, SessionState};
 use resilient_ws_protocol::wire::{decode_client, encode_server, ClientFrame, Msg, ServerFrame};
 
-use crate::hub::{Chat, Event, NewChat, Outgoing, HISTORY_LEN, ROOM_LOG_LEN};
+use crate::hub::{Chat, Event, NewChat, Outgoing, SessionWrite, HISTORY_LEN, ROOM_LOG_LEN};
 use crate::{now_ms, AppState, MAX_TEXT_CHARS, RATE_WINDOW};
 
 /// The longest message id a client may give.
@@ -50,6 +50,8 @@ pub const CLOSE_PROTOCOL: u16 = 1002;
 pub const CLOSE_INTERNAL: u16 = 1011;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const CLOSE_TRY_AGAIN: u16 = 1013;
+/// A newer connection of the same delivery session took it over (PROTOCOL.md).
+pub const CLOSE_TAKEN_OVER: u16 = 4000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -108,6 +110,8 @@ struct Saved {
 struct Session {
     sid: String,
     state: SessionState,
+    /// This connection's claim on the session; a newer connection's is higher.
+    epoch: u64,
 }
 
 /// Why the connection ended.
@@ -126,6 +130,8 @@ enum End {
     Protocol(&'static str),
     /// The hub failed (Redis): 1011, the client resumes elsewhere.
     Internal,
+    /// A newer connection of the session took it over: 4000.
+    TakenOver,
 }
 
 struct Conn {
@@ -180,6 +186,7 @@ pub async fn run(
         End::Shutdown => Some((CLOSE_GOING_AWAY, "server shutting down")),
         End::Protocol(reason) => Some((CLOSE_PROTOCOL, reason)),
         End::Internal => Some((CLOSE_INTERNAL, "storage unavailable")),
+        End::TakenOver => Some((CLOSE_TAKEN_OVER, "a newer connection took the session over")),
     };
     if let Some((code, reason)) = close {
         let frame = CloseFrame {
@@ -263,10 +270,10 @@ impl Conn {
         if sid.is_empty() || sid.len() > 128 {
             return Err(End::Protocol("session id must be 1-128 bytes"));
         }
-        let blob = self.app.hub.load_session(&sid).await;
-        let saved: Option<Saved> = blob
-            .map_err(|e| self.failed(&e))?
-            .and_then(|blob| serde_json::from_str(&blob).ok());
+        // This connection takes the session over from any older one still open (fencing).
+        let claim = self.app.hub.claim_session(&sid).await;
+        let (epoch, blob) = claim.map_err(|e| self.failed(&e))?;
+        let saved: Option<Saved> = blob.and_then(|blob| serde_json::from_str(&blob).ok());
         let (stored, place) = match saved {
             Some(s) => (Some(s.proto), Some((s.room, s.cursor))),
             None => (None, None),
@@ -275,7 +282,7 @@ impl Conn {
         for frame in &welcome.frames {
             send_frame(socket, frame).await?;
         }
-        self.session = Some(Session { sid, state });
+        self.session = Some(Session { sid, state, epoch });
         self.send_connected(socket).await?;
         match place {
             Some((room, cursor)) if welcome.resumed && room == self.room => {
@@ -317,12 +324,24 @@ impl Conn {
         let Some(session) = &self.session else {
             return Ok(());
         };
-        let saved = self
-            .app
-            .hub
-            .save_session(&session.sid, self.saved(&session.state))
-            .await;
-        saved.map_err(|e| self.failed(&e))
+        let write = SessionWrite {
+            sid: &session.sid,
+            epoch: session.epoch,
+            blob: self.saved(&session.state),
+        };
+        match self.app.hub.save_session(write).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.taken_over()),
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    fn taken_over(&self) -> End {
+        self.app.log(&format!(
+            "connection {}: a newer connection took its session over: closed (4000)",
+            self.key
+        ));
+        End::TakenOver
     }
 
     /// Sends an app payload: bare (plain mode) or as the session's next data frame.
@@ -619,8 +638,12 @@ impl Conn {
         let mut accepted = session.state.clone();
         let ack = accepted.accept(pending);
         let sid = session.sid.clone();
-        let blob = self.saved(&accepted);
-        match self.post(&text, Some((&sid, blob))).await? {
+        let write = SessionWrite {
+            sid: &sid,
+            epoch: session.epoch,
+            blob: self.saved(&accepted),
+        };
+        match self.post(&text, Some(write)).await? {
             Ok(()) => {
                 if let Some(session) = &mut self.session {
                     session.state = accepted;
@@ -640,14 +663,15 @@ impl Conn {
     async fn post(
         &mut self,
         text: &str,
-        session: Option<(&str, String)>,
+        session: Option<SessionWrite<'_>>,
     ) -> Result<Result<(), String>, End> {
         let chat = match self.check(text) {
             Ok(chat) => chat,
             Err(refusal) => return Ok(Err(refusal)),
         };
         match self.app.hub.post(&self.room, chat, session).await {
-            Ok(_) => Ok(Ok(())),
+            Ok(Some(_)) => Ok(Ok(())),
+            Ok(None) => Err(self.taken_over()),
             Err(e) => Err(self.failed(&e)),
         }
     }

@@ -159,7 +159,8 @@ struct Room {
 #[derive(Default)]
 pub struct MemoryHub {
     rooms: Mutex<HashMap<String, Room>>,
-    sessions: Mutex<HashMap<String, String>>,
+    /// sid → (the epoch of the connection that holds it, its state)
+    sessions: Mutex<HashMap<String, (u64, String)>>,
 }
 
 impl MemoryHub {
@@ -167,7 +168,7 @@ impl MemoryHub {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<String, String>> {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, (u64, String)>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -177,6 +178,14 @@ pub type HubError = String;
 
 /// A session's saved state, as the delivery protocol's JSON.
 pub type SessionBlob = String;
+
+/// A session's state to save, by the connection that holds the session at `epoch`: refused
+/// once a newer connection has claimed the session (fencing: the newer one wins).
+pub struct SessionWrite<'a> {
+    pub sid: &'a str,
+    pub epoch: u64,
+    pub blob: SessionBlob,
+}
 
 pub enum Backend {
     Memory(MemoryHub),
@@ -210,16 +219,23 @@ impl Hub {
     /// Stores `chat` in the room's history with the next room sequence, and sends it to every
     /// member of the room on every instance. `session`: the sender's session state after it
     /// accepted the message, saved in the same step (so that no instance applies it twice).
+    /// None: a newer connection holds the session; nothing was stored.
     pub async fn post(
         &self,
         room: &str,
         chat: NewChat,
-        session: Option<(&str, SessionBlob)>,
-    ) -> Result<Chat, HubError> {
+        session: Option<SessionWrite<'_>>,
+    ) -> Result<Option<Chat>, HubError> {
         match &self.backend {
             Backend::Memory(hub) => {
                 let chat = {
                     let mut rooms = hub.rooms();
+                    let mut sessions = hub.sessions();
+                    if let Some(write) = &session {
+                        if sessions.get(write.sid).map(|s| s.0) != Some(write.epoch) {
+                            return Ok(None);
+                        }
+                    }
                     let r = rooms.entry(room.to_owned()).or_default();
                     r.last_seq += 1;
                     let chat = chat.with_seq(r.last_seq);
@@ -227,14 +243,14 @@ impl Hub {
                     while r.log.len() > ROOM_LOG_LEN {
                         r.log.pop_front();
                     }
-                    if let Some((sid, blob)) = session {
-                        hub.sessions().insert(sid.to_owned(), blob);
+                    if let Some(write) = session {
+                        sessions.insert(write.sid.to_owned(), (write.epoch, write.blob));
                     }
                     // Under the rooms lock: members get the messages in sequence order.
                     self.fanout.deliver(room, Event::Chat(chat.clone()));
                     chat
                 };
-                Ok(chat)
+                Ok(Some(chat))
             }
             Backend::Redis(hub) => hub.post(room, chat, session).await,
         }
@@ -298,20 +314,35 @@ impl Hub {
         }
     }
 
-    pub async fn load_session(&self, sid: &str) -> Result<Option<SessionBlob>, HubError> {
+    /// A new connection of the session takes it over: returns its epoch (higher than any
+    /// before) and the session's saved state. From then on only this connection's writes count.
+    pub async fn claim_session(&self, sid: &str) -> Result<(u64, Option<SessionBlob>), HubError> {
         match &self.backend {
-            Backend::Memory(hub) => Ok(hub.sessions().get(sid).cloned()),
-            Backend::Redis(hub) => hub.load_session(sid).await,
+            Backend::Memory(hub) => {
+                let mut sessions = hub.sessions();
+                let entry = sessions.entry(sid.to_owned()).or_default();
+                entry.0 += 1;
+                let blob = (!entry.1.is_empty()).then(|| entry.1.clone());
+                Ok((entry.0, blob))
+            }
+            Backend::Redis(hub) => hub.claim_session(sid).await,
         }
     }
 
-    pub async fn save_session(&self, sid: &str, blob: SessionBlob) -> Result<(), HubError> {
+    /// Saves the session's state; false: a newer connection holds the session (not saved).
+    pub async fn save_session(&self, write: SessionWrite<'_>) -> Result<bool, HubError> {
         match &self.backend {
             Backend::Memory(hub) => {
-                hub.sessions().insert(sid.to_owned(), blob);
-                Ok(())
+                let mut sessions = hub.sessions();
+                match sessions.get_mut(write.sid) {
+                    Some(held) if held.0 == write.epoch => {
+                        held.1 = write.blob;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
             }
-            Backend::Redis(hub) => hub.save_session(sid, blob).await,
+            Backend::Redis(hub) => hub.save_session(write).await,
         }
     }
 }

@@ -8,6 +8,9 @@
 //!   expiry (ms); each instance refreshes its own every second for 4 s, and sweeps the rooms it
 //!   has members in: a killed instance's members expire within ~5 s, and the room is told;
 //! - `rws:sess:<sid>`: a delivery session's state (JSON), kept for an hour;
+//! - `rws:sess:<sid>:epoch`: the session's last connection (INCR on every hello): a state is
+//!   saved only by the connection of the current epoch, so an older connection of the session
+//!   still open on some instance cannot overwrite the newer one's (it is closed with 4000);
 //! - channel `rws:ch:<room>`: the room's fan-out, `"c <seq> <json>"` for a message and
 //!   `"p <json>"` for presence. Every instance subscribes to `rws:ch:*`.
 //!
@@ -24,7 +27,7 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 
-use crate::hub::{Chat, Event, Fanout, HubError, NewChat, SessionBlob, ROOM_LOG_LEN};
+use crate::hub::{Chat, Event, Fanout, HubError, NewChat, SessionBlob, SessionWrite, ROOM_LOG_LEN};
 use crate::now_ms;
 
 const SESSION_TTL_S: u64 = 3600;
@@ -42,6 +45,9 @@ return out
 ";
 
 const POST: &str = r"
+if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[6] then
+  return -1
+end
 local seq = redis.call('INCR', KEYS[1])
 local entry = seq .. ' ' .. ARGV[1]
 redis.call('RPUSH', KEYS[2], entry)
@@ -49,8 +55,17 @@ redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 redis.call('PUBLISH', ARGV[3], 'c ' .. entry)
 if ARGV[4] ~= '' then
   redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+  redis.call('EXPIRE', KEYS[4], ARGV[5])
 end
 return seq
+";
+
+/// Saves a session's state (ARGV[1]) if ARGV[2] is still the session's epoch: 1, else 0.
+const SAVE: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
 ";
 
 /// The room's messages after ARGV[1], at most the last ARGV[2]: the log holds consecutive
@@ -65,6 +80,7 @@ return redis.call('LRANGE', KEYS[2], -n, -1)
 pub struct RedisHub {
     con: MultiplexedConnection,
     post: redis::Script,
+    save: redis::Script,
     after: redis::Script,
     /// This instance's members: connection key → (room, presence member), refreshed in Redis
     /// every second.
@@ -96,6 +112,9 @@ fn channel(room: &str) -> String {
 }
 fn session_key(sid: &str) -> String {
     format!("rws:sess:{sid}")
+}
+fn epoch_key(sid: &str) -> String {
+    format!("rws:sess:{sid}:epoch")
 }
 
 /// A log entry `"<seq> <json of NewChat>"` → the message.
@@ -216,6 +235,7 @@ impl RedisHub {
         Ok(RedisHub {
             con,
             post: redis::Script::new(POST),
+            save: redis::Script::new(SAVE),
             after: redis::Script::new(AFTER),
             members,
         })
@@ -225,24 +245,27 @@ impl RedisHub {
         &self,
         room: &str,
         chat: NewChat,
-        session: Option<(&str, SessionBlob)>,
-    ) -> Result<Chat, HubError> {
+        session: Option<SessionWrite<'_>>,
+    ) -> Result<Option<Chat>, HubError> {
         let json = serde_json::to_string(&chat).expect("a chat serializes");
-        let (sid, blob) = session.unwrap_or(("-", String::new()));
-        let seq: u64 = self
+        let (sid, epoch, blob) =
+            session.map_or(("-", 0, String::new()), |w| (w.sid, w.epoch, w.blob));
+        let seq: i64 = self
             .post
             .key(seq_key(room))
             .key(log_key(room))
             .key(session_key(sid))
+            .key(epoch_key(sid))
             .arg(json)
             .arg(ROOM_LOG_LEN)
             .arg(channel(room))
             .arg(blob)
             .arg(SESSION_TTL_S)
+            .arg(epoch)
             .invoke_async(&mut self.con.clone())
             .await
             .map_err(err)?;
-        Ok(chat.with_seq(seq))
+        Ok(u64::try_from(seq).ok().map(|seq| chat.with_seq(seq)))
     }
 
     pub async fn history(
@@ -300,15 +323,30 @@ impl RedisHub {
         publish_presence(&mut self.con.clone(), room, user, joined, online).await
     }
 
-    pub async fn load_session(&self, sid: &str) -> Result<Option<SessionBlob>, HubError> {
-        self.con.clone().get(session_key(sid)).await.map_err(err)
+    pub async fn claim_session(&self, sid: &str) -> Result<(u64, Option<SessionBlob>), HubError> {
+        let (epoch, blob): (u64, Option<SessionBlob>) = redis::pipe()
+            .atomic()
+            .incr(epoch_key(sid), 1)
+            .expire(epoch_key(sid), SESSION_TTL_S as i64)
+            .ignore()
+            .get(session_key(sid))
+            .query_async(&mut self.con.clone())
+            .await
+            .map_err(err)?;
+        Ok((epoch, blob))
     }
 
-    pub async fn save_session(&self, sid: &str, blob: SessionBlob) -> Result<(), HubError> {
-        self.con
-            .clone()
-            .set_ex::<_, _, ()>(session_key(sid), blob, SESSION_TTL_S)
+    pub async fn save_session(&self, write: SessionWrite<'_>) -> Result<bool, HubError> {
+        let saved: u64 = self
+            .save
+            .key(session_key(write.sid))
+            .key(epoch_key(write.sid))
+            .arg(write.blob)
+            .arg(write.epoch)
+            .arg(SESSION_TTL_S)
+            .invoke_async(&mut self.con.clone())
             .await
-            .map_err(err)
+            .map_err(err)?;
+        Ok(saved == 1)
     }
 }

@@ -1000,6 +1000,58 @@ async fn a_session_resumes_on_the_other_instance_through_redis() {
     resume_across(a, b).await;
 }
 
+/// A session open on `first` is opened again on `second` (the client gave the first socket up,
+/// but it is still open): the newer connection wins, the older one is closed with 4000 and
+/// what still arrives on it is not applied.
+async fn take_over(first: SocketAddr, second: SocketAddr) {
+    let token = login(first, "ann").await;
+    let (mut old, _) = hello(first, &token, "fence", "sid-f", 0).await;
+    assert_eq!(frame(&mut old).await["p"]["type"], "connected");
+    assert_eq!(frame(&mut old).await["p"]["type"], "history");
+    data(&mut old, 1, &chat("one")).await;
+    assert_eq!(
+        frame_skipping_presence(&mut old).await,
+        json!({ "t": "a", "s": 1 })
+    );
+    let token = login(second, "ann").await;
+    let (mut new, welcome) = hello(second, &token, "fence", "sid-f", 0).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    // The old socket speaks up: not applied, and closed.
+    let stale = json!({ "t": "d", "s": 2, "p": chat("stale") }).to_string();
+    let _ = old.send(Message::text(stale)).await;
+    loop {
+        match next_message(&mut old).await {
+            Message::Close(Some(frame)) => {
+                assert_eq!(u16::from(frame.code), 4000, "{frame:?}");
+                break;
+            }
+            Message::Text(_) => {}
+            other => panic!("expected a close frame 4000, got {other:?}"),
+        }
+    }
+    data(&mut new, 2, &chat("two")).await;
+    loop {
+        let f = frame_skipping_presence(&mut new).await;
+        if f["t"] == "a" {
+            assert_eq!(f["s"], 2);
+            break;
+        }
+    }
+    assert_eq!(texts_in_history(second, "fence").await, ["one", "two"]);
+}
+
+#[tokio::test]
+async fn a_newer_connection_of_a_session_takes_it_over_and_the_older_gets_4000() {
+    let (addr, _stop) = start(config()).await;
+    take_over(addr, addr).await;
+}
+
+#[tokio::test]
+async fn a_newer_connection_on_the_other_instance_takes_the_session_over() {
+    let (_redis, (a, _stop_a), (b, _stop_b)) = start_cluster().await;
+    take_over(a, b).await;
+}
+
 #[tokio::test]
 async fn a_connection_must_start_with_a_hello() {
     let (addr, _stop) = start(config()).await;
