@@ -183,14 +183,27 @@ for name in a b; do
   say "instance $name on 127.0.0.1:$port (pid $(cat "$STATE_DIR/$name.pid"))"
 done
 
+# A port found free can be taken before nginx binds it (other programs pick ports too): then
+# nginx exits, and another free port is tried.
 NGINX_PORT=$(free_port "$PORT")
-sed -e "s|@RUN_DIR@|$STATE_DIR|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@A_PORT@|$PORT_A|g" \
-  -e "s|@B_PORT@|$PORT_B|g" -e "s|@READ_TIMEOUT@|${DEMO_NGINX_READ_TIMEOUT:-60s}|g" \
-  demo/deploy/nginx.conf > "$STATE_DIR/nginx.conf"
-"$NGINX" -p "$STATE_DIR" -c "$STATE_DIR/nginx.conf" -e stderr -g 'daemon off;' &
-echo $! > "$STATE_DIR/nginx.pid"
-for _ in $(seq 1 100); do port_free "$NGINX_PORT" || break; sleep 0.05; done
-port_free "$NGINX_PORT" && die "nginx did not start"
+for attempt in 1 2 3 4 5; do
+  sed -e "s|@RUN_DIR@|$STATE_DIR|g" -e "s|@PORT@|$NGINX_PORT|g" -e "s|@A_PORT@|$PORT_A|g" \
+    -e "s|@B_PORT@|$PORT_B|g" -e "s|@READ_TIMEOUT@|${DEMO_NGINX_READ_TIMEOUT:-60s}|g" \
+    demo/deploy/nginx.conf > "$STATE_DIR/nginx.conf"
+  "$NGINX" -p "$STATE_DIR" -c "$STATE_DIR/nginx.conf" -e stderr -g 'daemon off;' &
+  echo $! > "$STATE_DIR/nginx.pid"
+  for _ in $(seq 1 100); do
+    port_free "$NGINX_PORT" || break
+    kill -0 "$(cat "$STATE_DIR/nginx.pid")" 2>/dev/null || break
+    sleep 0.05
+  done
+  port_free "$NGINX_PORT" || break
+  kill "$(cat "$STATE_DIR/nginx.pid")" 2>/dev/null || true
+  wait "$(cat "$STATE_DIR/nginx.pid")" 2>/dev/null || true
+  [ "$attempt" = 5 ] && die "nginx did not start"
+  say "nginx could not listen on $NGINX_PORT: trying another port"
+  NGINX_PORT=$(free_port 0)
+done
 say "nginx on 127.0.0.1:$NGINX_PORT (pid $(cat "$STATE_DIR/nginx.pid"))"
 echo
 say "chat demo (cluster): open http://127.0.0.1:$NGINX_PORT/ (nginx -> instances a and b, Redis between them)"

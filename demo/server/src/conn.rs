@@ -22,15 +22,17 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
 use tokio::time::{interval_at, timeout, Duration, MissedTickBehavior};
 
 use resilient_ws_protocol::server::{Incoming, SessionState};
 use resilient_ws_protocol::wire::{decode_client, encode_server, ClientFrame, Msg, ServerFrame};
 
-use crate::hub::{Chat, Event, NewChat, HISTORY_LEN, ROOM_LOG_LEN};
+use crate::hub::{Chat, Event, NewChat, Outgoing, SessionWrite, HISTORY_LEN, ROOM_LOG_LEN};
 use crate::{now_ms, AppState, MAX_TEXT_CHARS, RATE_WINDOW};
 
 /// The longest message id a client may give.
@@ -39,12 +41,17 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Server messages a session keeps for replay until the client acknowledges them.
 const REPLAY_LIMIT: usize = 1000;
+/// At most this many room events go out in one write (and, in delivery mode, one save of the
+/// session): a connection that is behind takes what has piled up at once.
+const BATCH: usize = 256;
 
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 pub const CLOSE_PROTOCOL: u16 = 1002;
 pub const CLOSE_INTERNAL: u16 = 1011;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 pub const CLOSE_TRY_AGAIN: u16 = 1013;
+/// A newer connection of the same delivery session took it over (PROTOCOL.md).
+pub const CLOSE_TAKEN_OVER: u16 = 4000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +110,8 @@ struct Saved {
 struct Session {
     sid: String,
     state: SessionState,
+    /// This connection's claim on the session; a newer connection's is higher.
+    epoch: u64,
 }
 
 /// Why the connection ended.
@@ -113,7 +122,7 @@ enum End {
     Silent,
     /// A frame above the limit: 1009.
     TooBig,
-    /// It fell too far behind the room: 1013.
+    /// It fell behind even the room's log: 1013.
     TooSlow,
     /// SIGTERM/SIGINT: 1001.
     Shutdown,
@@ -121,6 +130,8 @@ enum End {
     Protocol(&'static str),
     /// The hub failed (Redis): 1011, the client resumes elsewhere.
     Internal,
+    /// A newer connection of the session took it over: 4000.
+    TakenOver,
 }
 
 struct Conn {
@@ -171,10 +182,11 @@ pub async fn run(
     let close = match end {
         End::Gone | End::Silent => None,
         End::TooBig => Some((CLOSE_TOO_BIG, "frame too big (16 KiB at most)")),
-        End::TooSlow => Some((CLOSE_TRY_AGAIN, "too far behind")),
+        End::TooSlow => Some((CLOSE_TRY_AGAIN, "too far behind the room")),
         End::Shutdown => Some((CLOSE_GOING_AWAY, "server shutting down")),
         End::Protocol(reason) => Some((CLOSE_PROTOCOL, reason)),
         End::Internal => Some((CLOSE_INTERNAL, "storage unavailable")),
+        End::TakenOver => Some((CLOSE_TAKEN_OVER, "a newer connection took the session over")),
     };
     if let Some((code, reason)) = close {
         let frame = CloseFrame {
@@ -258,10 +270,10 @@ impl Conn {
         if sid.is_empty() || sid.len() > 128 {
             return Err(End::Protocol("session id must be 1-128 bytes"));
         }
-        let blob = self.app.hub.load_session(&sid).await;
-        let saved: Option<Saved> = blob
-            .map_err(|e| self.failed(&e))?
-            .and_then(|blob| serde_json::from_str(&blob).ok());
+        // This connection takes the session over from any older one still open (fencing).
+        let claim = self.app.hub.claim_session(&sid).await;
+        let (epoch, blob) = claim.map_err(|e| self.failed(&e))?;
+        let saved: Option<Saved> = blob.and_then(|blob| serde_json::from_str(&blob).ok());
         let (stored, place) = match saved {
             Some(s) => (Some(s.proto), Some((s.room, s.cursor))),
             None => (None, None),
@@ -270,17 +282,28 @@ impl Conn {
         for frame in &welcome.frames {
             send_frame(socket, frame).await?;
         }
-        self.session = Some(Session { sid, state });
+        self.session = Some(Session { sid, state, epoch });
         self.send_connected(socket).await?;
         match place {
             Some((room, cursor)) if welcome.resumed && room == self.room => {
                 // The room's messages this session missed while it had no connection.
                 self.cursor = cursor;
                 let missed = self.app.hub.history(&self.room, cursor, ROOM_LOG_LEN).await;
-                for chat in missed.map_err(|e| self.failed(&e))? {
-                    self.cursor = chat.seq;
-                    self.send_app(socket, to_json(&Event::Chat(chat))).await?;
+                let missed = missed.map_err(|e| self.failed(&e))?;
+                if let Some(gone) = self.gap(&missed) {
+                    // Not silent: the log no longer reaches back to the session's cursor.
+                    self.app.log(&format!(
+                        "session {sid}: resumed {gone} messages behind the room's log; they \
+                         are not replayed",
+                        sid = self.session.as_ref().map_or("", |s| s.sid.as_str())
+                    ));
                 }
+                let mut batch = Vec::with_capacity(missed.len());
+                for chat in missed {
+                    self.cursor = chat.seq;
+                    batch.push(to_json(&Event::Chat(chat)).into());
+                }
+                self.send_batch(socket, batch).await?;
             }
             _ => self.send_history(socket).await?,
         }
@@ -301,34 +324,115 @@ impl Conn {
         let Some(session) = &self.session else {
             return Ok(());
         };
-        let saved = self
-            .app
-            .hub
-            .save_session(&session.sid, self.saved(&session.state))
-            .await;
-        saved.map_err(|e| self.failed(&e))
+        let write = SessionWrite {
+            sid: &session.sid,
+            epoch: session.epoch,
+            blob: self.saved(&session.state),
+        };
+        match self.app.hub.save_session(write).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.taken_over()),
+            Err(e) => Err(self.failed(&e)),
+        }
+    }
+
+    fn taken_over(&self) -> End {
+        self.app.log(&format!(
+            "connection {}: a newer connection took its session over: closed (4000)",
+            self.key
+        ));
+        End::TakenOver
     }
 
     /// Sends an app payload: bare (plain mode) or as the session's next data frame.
     async fn send_app(&mut self, socket: &mut WebSocket, payload: String) -> Result<(), End> {
-        match &mut self.session {
-            None => socket
-                .send(Message::text(payload))
-                .await
-                .map_err(|_| End::Gone),
-            Some(session) => {
-                let frame = session.state.send(Msg::Text(payload), Some(REPLAY_LIMIT));
-                self.save().await?;
-                send_frame(socket, &frame).await
-            }
-        }
+        self.send_batch(socket, vec![payload.into()]).await
     }
 
-    async fn serve(
+    /// Sends app payloads in one write: bare (plain mode) or as the session's next data
+    /// frames, saved (once) before any of them goes out.
+    async fn send_batch(
         &mut self,
         socket: &mut WebSocket,
-        events: &mut tokio::sync::broadcast::Receiver<Arc<Event>>,
-    ) -> End {
+        payloads: Vec<Utf8Bytes>,
+    ) -> Result<(), End> {
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        match &mut self.session {
+            None => {
+                for payload in payloads {
+                    socket
+                        .feed(Message::Text(payload))
+                        .await
+                        .map_err(|_| End::Gone)?;
+                }
+            }
+            Some(session) => {
+                let frames: Vec<ServerFrame> = payloads
+                    .iter()
+                    .map(|p| {
+                        let payload = Msg::Text(p.as_str().to_owned());
+                        session.state.send(payload, Some(REPLAY_LIMIT))
+                    })
+                    .collect();
+                self.save().await?;
+                for frame in &frames {
+                    socket
+                        .feed(to_message(frame))
+                        .await
+                        .map_err(|_| End::Gone)?;
+                }
+            }
+        }
+        socket.flush().await.map_err(|_| End::Gone)
+    }
+
+    /// Adds a room event to `batch`, unless it was sent already (with the history or a
+    /// catch-up).
+    fn take(&mut self, event: &Outgoing, batch: &mut Vec<Utf8Bytes>) {
+        if let Some(seq) = event.seq {
+            if seq <= self.cursor {
+                return;
+            }
+            self.cursor = seq;
+        }
+        batch.push(event.json.clone());
+    }
+
+    /// The connection fell `missed` events behind the room's queue: the messages it missed
+    /// come from the room's log instead (presence it missed is not replayed: the next presence
+    /// event carries the current count). Behind even the log: 1013, logged.
+    async fn catch_up(&mut self, missed: u64, batch: &mut Vec<Utf8Bytes>) -> Result<(), End> {
+        let log = self
+            .app
+            .hub
+            .history(&self.room, self.cursor, ROOM_LOG_LEN)
+            .await;
+        let chats = log.map_err(|e| self.failed(&e))?;
+        if let Some(gone) = self.gap(&chats) {
+            self.app.log(&format!(
+                "connection {}: {missed} events behind the room's queue and {gone} messages \
+                 behind its log: closed (1013)",
+                self.key
+            ));
+            return Err(End::TooSlow);
+        }
+        self.app.note_catch_up();
+        for chat in chats {
+            self.cursor = chat.seq;
+            batch.push(to_json(&Event::Chat(chat)).into());
+        }
+        Ok(())
+    }
+
+    /// How many messages after the cursor the room's log no longer has (None: none).
+    fn gap(&self, chats: &[Chat]) -> Option<u64> {
+        let first = chats.first()?.seq;
+        (first > self.cursor + 1).then(|| first - self.cursor - 1)
+    }
+
+    async fn serve(&mut self, socket: &mut WebSocket, events: &mut Receiver<Arc<Outgoing>>) -> End {
         let every = self.app.config.ping_interval;
         let mut pings = interval_at(tokio::time::Instant::now() + every, every);
         pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -365,21 +469,34 @@ impl Conn {
                         Some(Err(e)) => return if is_too_big(e) { End::TooBig } else { End::Gone },
                     }
                 }
-                event = events.recv() => match event {
-                    Ok(event) => {
-                        if let Some(seq) = event.seq() {
-                            if seq <= self.cursor {
-                                continue; // already sent with the history
+                event = events.recv() => {
+                    // This event and whatever else has piled up, in one write.
+                    let mut batch = Vec::new();
+                    let mut next = event;
+                    loop {
+                        match next {
+                            Ok(event) => self.take(&event, &mut batch),
+                            Err(RecvError::Lagged(missed)) => {
+                                if let Err(end) = self.catch_up(missed, &mut batch).await {
+                                    return end;
+                                }
                             }
-                            self.cursor = seq;
+                            Err(RecvError::Closed) => return End::Gone,
                         }
-                        if let Err(end) = self.send_app(socket, to_json(&*event)).await {
-                            return end;
+                        if batch.len() >= BATCH {
+                            break;
                         }
+                        next = match events.try_recv() {
+                            Ok(event) => Ok(event),
+                            Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
+                            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                            Err(TryRecvError::Empty) => break,
+                        };
                     }
-                    Err(RecvError::Lagged(_)) => return End::TooSlow,
-                    Err(RecvError::Closed) => return End::Gone,
-                },
+                    if let Err(end) = self.send_batch(socket, batch).await {
+                        return end;
+                    }
+                }
                 _ = pings.tick() => {
                     if last_heard.elapsed() >= every * 2 {
                         self.app.log(&format!("connection {}: silent for {:?}, dropped", self.key, last_heard.elapsed()));
@@ -521,8 +638,12 @@ impl Conn {
         let mut accepted = session.state.clone();
         let ack = accepted.accept(pending);
         let sid = session.sid.clone();
-        let blob = self.saved(&accepted);
-        match self.post(&text, Some((&sid, blob))).await? {
+        let write = SessionWrite {
+            sid: &sid,
+            epoch: session.epoch,
+            blob: self.saved(&accepted),
+        };
+        match self.post(&text, Some(write)).await? {
             Ok(()) => {
                 if let Some(session) = &mut self.session {
                     session.state = accepted;
@@ -542,14 +663,15 @@ impl Conn {
     async fn post(
         &mut self,
         text: &str,
-        session: Option<(&str, String)>,
+        session: Option<SessionWrite<'_>>,
     ) -> Result<Result<(), String>, End> {
         let chat = match self.check(text) {
             Ok(chat) => chat,
             Err(refusal) => return Ok(Err(refusal)),
         };
         match self.app.hub.post(&self.room, chat, session).await {
-            Ok(_) => Ok(Ok(())),
+            Ok(Some(_)) => Ok(Ok(())),
+            Ok(None) => Err(self.taken_over()),
             Err(e) => Err(self.failed(&e)),
         }
     }
@@ -557,12 +679,15 @@ impl Conn {
 
 const BINARY_REFUSED: &str = "binary messages are not part of the chat";
 
-async fn send_frame(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), End> {
-    let msg = match encode_server(frame) {
+fn to_message(frame: &ServerFrame) -> Message {
+    match encode_server(frame) {
         Msg::Text(text) => Message::text(text),
         Msg::Binary(bytes) => Message::binary(bytes),
-    };
-    socket.send(msg).await.map_err(|_| End::Gone)
+    }
+}
+
+async fn send_frame(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), End> {
+    socket.send(to_message(frame)).await.map_err(|_| End::Gone)
 }
 
 /// Whether a receive error is a frame or message over the size limit.

@@ -6,16 +6,21 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// How many messages a joiner gets.
 pub const HISTORY_LEN: usize = 50;
-/// How many messages a room keeps, so that a session resuming after a short break catches up
-/// on what it missed (the joiner still gets only the last [`HISTORY_LEN`]).
-pub const ROOM_LOG_LEN: usize = 1000;
-/// Events waiting for one local subscriber; one that falls further behind is disconnected (1013).
-const ROOM_QUEUE: usize = 1024;
+/// How many messages a room keeps, so that a session resuming after a break, or a connection
+/// that fell behind the room's queue, catches up on what it missed (the joiner still gets only
+/// the last [`HISTORY_LEN`]).
+pub const ROOM_LOG_LEN: usize = 5000;
+/// Events a room holds for its local members, each reading at its own pace (the slowest one
+/// holds none back: one that falls further behind catches up from the room's log, and one
+/// that falls behind even the log is disconnected with 1013, never skipped silently).
+/// `DEMO_ROOM_QUEUE` changes it.
+pub const ROOM_QUEUE: usize = 4096;
 
 /// A chat message as stored and sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +60,26 @@ impl Event {
     }
 }
 
+/// An event as the room's local members get it: serialized once for all of them.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The room sequence of a chat message; presence has none.
+    pub seq: Option<u64>,
+    /// The event's JSON.
+    pub json: Utf8Bytes,
+}
+
+impl Outgoing {
+    pub fn new(event: &Event) -> Outgoing {
+        Outgoing {
+            seq: event.seq(),
+            json: serde_json::to_string(event)
+                .expect("events serialize")
+                .into(),
+        }
+    }
+}
+
 /// A message to post; the hub gives it its room sequence.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NewChat {
@@ -79,20 +104,28 @@ impl NewChat {
 }
 
 /// The local fan-out: one broadcast channel per room with local members.
-#[derive(Default)]
 pub struct Fanout {
-    rooms: Mutex<HashMap<String, broadcast::Sender<Arc<Event>>>>,
+    /// Each room's queue: events held for its slowest local member.
+    queue: usize,
+    rooms: Mutex<HashMap<String, broadcast::Sender<Arc<Outgoing>>>>,
 }
 
 impl Fanout {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Event>>>> {
+    pub fn new(queue: usize) -> Fanout {
+        Fanout {
+            queue: queue.max(1),
+            rooms: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Arc<Outgoing>>>> {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn subscribe(&self, room: &str) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self, room: &str) -> broadcast::Receiver<Arc<Outgoing>> {
         self.lock()
             .entry(room.to_owned())
-            .or_insert_with(|| broadcast::channel(ROOM_QUEUE).0)
+            .or_insert_with(|| broadcast::channel(self.queue).0)
             .subscribe()
     }
 
@@ -100,7 +133,7 @@ impl Fanout {
     pub fn deliver(&self, room: &str, event: Event) {
         let mut rooms = self.lock();
         if let Some(tx) = rooms.get(room) {
-            if tx.send(Arc::new(event)).is_err() {
+            if tx.send(Arc::new(Outgoing::new(&event))).is_err() {
                 rooms.remove(room); // nobody listens any more
             }
         }
@@ -126,7 +159,8 @@ struct Room {
 #[derive(Default)]
 pub struct MemoryHub {
     rooms: Mutex<HashMap<String, Room>>,
-    sessions: Mutex<HashMap<String, String>>,
+    /// sid → (the epoch of the connection that holds it, its state)
+    sessions: Mutex<HashMap<String, (u64, String)>>,
 }
 
 impl MemoryHub {
@@ -134,7 +168,7 @@ impl MemoryHub {
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn sessions(&self) -> MutexGuard<'_, HashMap<String, String>> {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, (u64, String)>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -144,6 +178,14 @@ pub type HubError = String;
 
 /// A session's saved state, as the delivery protocol's JSON.
 pub type SessionBlob = String;
+
+/// A session's state to save, by the connection that holds the session at `epoch`: refused
+/// once a newer connection has claimed the session (fencing: the newer one wins).
+pub struct SessionWrite<'a> {
+    pub sid: &'a str,
+    pub epoch: u64,
+    pub blob: SessionBlob,
+}
 
 pub enum Backend {
     Memory(MemoryHub),
@@ -156,16 +198,17 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn memory() -> Hub {
+    /// `queue`: each room's queue of events for its local members ([`ROOM_QUEUE`]).
+    pub fn memory(queue: usize) -> Hub {
         Hub {
-            fanout: Arc::default(),
+            fanout: Arc::new(Fanout::new(queue)),
             backend: Backend::Memory(MemoryHub::default()),
         }
     }
 
     /// Connects to Redis at `url` (cluster mode).
-    pub async fn redis(url: &str) -> Result<Hub, HubError> {
-        let fanout: Arc<Fanout> = Arc::default();
+    pub async fn redis(url: &str, queue: usize) -> Result<Hub, HubError> {
+        let fanout = Arc::new(Fanout::new(queue));
         let hub = crate::redis_hub::RedisHub::connect(url, fanout.clone()).await?;
         Ok(Hub {
             fanout,
@@ -176,16 +219,23 @@ impl Hub {
     /// Stores `chat` in the room's history with the next room sequence, and sends it to every
     /// member of the room on every instance. `session`: the sender's session state after it
     /// accepted the message, saved in the same step (so that no instance applies it twice).
+    /// None: a newer connection holds the session; nothing was stored.
     pub async fn post(
         &self,
         room: &str,
         chat: NewChat,
-        session: Option<(&str, SessionBlob)>,
-    ) -> Result<Chat, HubError> {
+        session: Option<SessionWrite<'_>>,
+    ) -> Result<Option<Chat>, HubError> {
         match &self.backend {
             Backend::Memory(hub) => {
                 let chat = {
                     let mut rooms = hub.rooms();
+                    let mut sessions = hub.sessions();
+                    if let Some(write) = &session {
+                        if sessions.get(write.sid).map(|s| s.0) != Some(write.epoch) {
+                            return Ok(None);
+                        }
+                    }
                     let r = rooms.entry(room.to_owned()).or_default();
                     r.last_seq += 1;
                     let chat = chat.with_seq(r.last_seq);
@@ -193,14 +243,14 @@ impl Hub {
                     while r.log.len() > ROOM_LOG_LEN {
                         r.log.pop_front();
                     }
-                    if let Some((sid, blob)) = session {
-                        hub.sessions().insert(sid.to_owned(), blob);
+                    if let Some(write) = session {
+                        sessions.insert(write.sid.to_owned(), (write.epoch, write.blob));
                     }
                     // Under the rooms lock: members get the messages in sequence order.
                     self.fanout.deliver(room, Event::Chat(chat.clone()));
                     chat
                 };
-                Ok(chat)
+                Ok(Some(chat))
             }
             Backend::Redis(hub) => hub.post(room, chat, session).await,
         }
@@ -264,20 +314,35 @@ impl Hub {
         }
     }
 
-    pub async fn load_session(&self, sid: &str) -> Result<Option<SessionBlob>, HubError> {
+    /// A new connection of the session takes it over: returns its epoch (higher than any
+    /// before) and the session's saved state. From then on only this connection's writes count.
+    pub async fn claim_session(&self, sid: &str) -> Result<(u64, Option<SessionBlob>), HubError> {
         match &self.backend {
-            Backend::Memory(hub) => Ok(hub.sessions().get(sid).cloned()),
-            Backend::Redis(hub) => hub.load_session(sid).await,
+            Backend::Memory(hub) => {
+                let mut sessions = hub.sessions();
+                let entry = sessions.entry(sid.to_owned()).or_default();
+                entry.0 += 1;
+                let blob = (!entry.1.is_empty()).then(|| entry.1.clone());
+                Ok((entry.0, blob))
+            }
+            Backend::Redis(hub) => hub.claim_session(sid).await,
         }
     }
 
-    pub async fn save_session(&self, sid: &str, blob: SessionBlob) -> Result<(), HubError> {
+    /// Saves the session's state; false: a newer connection holds the session (not saved).
+    pub async fn save_session(&self, write: SessionWrite<'_>) -> Result<bool, HubError> {
         match &self.backend {
             Backend::Memory(hub) => {
-                hub.sessions().insert(sid.to_owned(), blob);
-                Ok(())
+                let mut sessions = hub.sessions();
+                match sessions.get_mut(write.sid) {
+                    Some(held) if held.0 == write.epoch => {
+                        held.1 = write.blob;
+                        Ok(true)
+                    }
+                    _ => Ok(false),
+                }
             }
-            Backend::Redis(hub) => hub.save_session(sid, blob).await,
+            Backend::Redis(hub) => hub.save_session(write).await,
         }
     }
 }

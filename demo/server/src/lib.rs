@@ -7,7 +7,8 @@
 //! - `GET /ws?token=<JWT>&room=<room>`: the chat (see [`conn`]). Before the upgrade, a missing,
 //!   bad or expired token gets 401 and an `Origin` outside the allow-list gets 403; both are
 //!   logged with their cause.
-//! - `GET /healthz` → `{"ok":true,"instance":"…","pid":N}`.
+//! - `GET /healthz` → `{"ok":true,"instance":"…","pid":N,"catchUps":N}` (`catchUps`: how many
+//!   times a connection fell behind its room's queue and caught up from the room's log).
 //! - `GET /api/history?room=<room>` → `{"room":"…","messages":[…]}`: the room's stored messages.
 //! - `POST /api/kill` (only with `DEMO_ENABLE_KILL=1`, the cluster): the instance kills itself
 //!   with SIGKILL, as a crash would.
@@ -36,6 +37,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -80,6 +82,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// At most this many messages per connection per 10 s.
     pub rate_messages: usize,
+    /// Each room's queue of events for its local members ([`hub::ROOM_QUEUE`]).
+    pub room_queue: usize,
 }
 
 impl Default for Config {
@@ -96,6 +100,7 @@ impl Default for Config {
             enable_kill: false,
             redis_url: None,
             rate_messages: RATE_MESSAGES,
+            room_queue: hub::ROOM_QUEUE,
         }
     }
 }
@@ -145,6 +150,12 @@ impl Config {
                 format!("DEMO_RATE_MESSAGES: not a positive number of messages: {n}")
             })?;
         }
+        if let Some(n) = var("DEMO_ROOM_QUEUE") {
+            config.room_queue =
+                n.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("DEMO_ROOM_QUEUE: not a positive number of events: {n}")
+                })?;
+        }
         config.enable_kill = var("DEMO_ENABLE_KILL").is_some_and(|v| v == "1");
         config.redis_url = var("DEMO_REDIS_URL");
         Ok(config)
@@ -160,6 +171,8 @@ pub struct AppState {
     /// Sockets open; `run` waits for 0 after a shutdown signal.
     active: AtomicUsize,
     next_conn: AtomicU64,
+    /// How many times a connection fell behind its room's queue and caught up from the log.
+    catch_ups: AtomicU64,
 }
 
 impl AppState {
@@ -167,6 +180,11 @@ impl AppState {
     pub fn conn_key(&self) -> String {
         let n = self.next_conn.fetch_add(1, Ordering::Relaxed);
         format!("{}/{}/{n}", self.config.instance, std::process::id())
+    }
+
+    /// A connection caught up from the room's log (it had fallen behind the room's queue).
+    pub fn note_catch_up(&self) {
+        self.catch_ups.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn log(&self, line: &str) {
@@ -185,8 +203,10 @@ impl Server {
     pub async fn bind(config: Config) -> io::Result<Server> {
         let listener = bind_listener(config.port, config.port_fallback).await?;
         let hub = match &config.redis_url {
-            None => Hub::memory(),
-            Some(url) => Hub::redis(url).await.map_err(io::Error::other)?,
+            None => Hub::memory(config.room_queue),
+            Some(url) => Hub::redis(url, config.room_queue)
+                .await
+                .map_err(io::Error::other)?,
         };
         let state = Arc::new(AppState {
             auth: Auth::new(&config.jwt_secret, config.token_ttl_s),
@@ -195,6 +215,7 @@ impl Server {
             shutdown: watch::Sender::new(false),
             active: AtomicUsize::new(0),
             next_conn: AtomicU64::new(0),
+            catch_ups: AtomicU64::new(0),
         });
         Ok(Server { listener, state })
     }
@@ -215,6 +236,11 @@ impl Server {
         let Server { listener, state } = self;
         let app = router(state.clone());
         let signal_state = state.clone();
+        // No Nagle: a connection writes what is ready in one go (conn.rs batches), and that
+        // must leave at once rather than wait for the peer's delayed ACK.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let serve = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -318,8 +344,13 @@ async fn login(
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    Json(json!({ "ok": true, "instance": state.config.instance, "pid": std::process::id() }))
-        .into_response()
+    Json(json!({
+        "ok": true,
+        "instance": state.config.instance,
+        "pid": std::process::id(),
+        "catchUps": state.catch_ups.load(Ordering::Relaxed),
+    }))
+    .into_response()
 }
 
 /// A room name: 1–32 characters of `[a-z0-9-]`.

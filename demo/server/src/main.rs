@@ -17,7 +17,8 @@ const USAGE: &str =
   --static DIR     the built page (demo/web/dist)
   --port-file FILE write the port there once listening
 environment: DEMO_JWT_SECRET, DEMO_TOKEN_TTL_S, DEMO_ALLOWED_ORIGINS, DEMO_INSTANCE,
-  DEMO_PING_INTERVAL_MS, DEMO_ENABLE_KILL, DEMO_REDIS_URL (see demo/README.md)";
+  DEMO_PING_INTERVAL_MS, DEMO_ENABLE_KILL, DEMO_REDIS_URL, DEMO_RATE_MESSAGES, DEMO_ROOM_QUEUE
+  (see demo/README.md)";
 
 fn parse_args() -> Result<(Config, Option<PathBuf>), String> {
     let mut config = Config::from_env()?;

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use demo_chat_server::auth::Auth;
+use demo_chat_server::hub::ROOM_LOG_LEN;
 use demo_chat_server::{Config, Server, MAX_TEXT_CHARS, RATE_MESSAGES};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -408,6 +409,135 @@ async fn rooms_are_isolated_and_presence_counts_the_room() {
     assert_eq!(texts_in_history(addr, "blue").await, ["blue only"]);
 }
 
+/// Joins `room` in plain mode with a 4 KiB receive buffer, so that a member that stops
+/// reading soon fills its socket and its connection on the server stops taking room events.
+async fn join_with_small_buffer(addr: SocketAddr, name: &str, room: &str) -> Ws {
+    let token = login(addr, name).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(addr).await.expect("connect");
+    let url = format!("ws://{addr}/ws?token={token}&room={room}&mode=plain");
+    let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("upgrade");
+    assert_eq!(next_json(&mut ws).await["type"], "connected");
+    assert_eq!(next_json(&mut ws).await["type"], "history");
+    ws
+}
+
+/// The room gets `count` messages of ~480 characters, `"<n> xxx…"`, from a member that reads
+/// its own socket all along; returns once the last one is stored.
+async fn flood(addr: SocketAddr, room: &str, count: usize) {
+    let (ws, _) = join(addr, "poster", room).await;
+    let (mut sink, mut source) = ws.split();
+    let reader = tokio::spawn(async move {
+        let mut last = 0;
+        while last < count {
+            let msg = timeout(Duration::from_secs(20), source.next()).await;
+            let Ok(Some(Ok(Message::Text(t)))) = msg else {
+                panic!("the poster's socket ended: {msg:?}");
+            };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "chat" {
+                last = v["text"]
+                    .as_str()
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+            }
+        }
+    });
+    let filler = "x".repeat(MAX_TEXT_CHARS - 20);
+    for n in 1..=count {
+        let msg = json!({ "type": "chat", "text": format!("{n} {filler}") });
+        sink.send(Message::text(msg.to_string())).await.unwrap();
+    }
+    reader.await.expect("the poster got every message back");
+}
+
+/// Reads chat messages until `last` (or the close); returns their numbers and the close code.
+async fn read_numbers(ws: &mut Ws, last: usize) -> (Vec<usize>, Option<u16>) {
+    let mut numbers = Vec::new();
+    while numbers.last() != Some(&last) {
+        match timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a message in time")
+        {
+            Some(Ok(Message::Text(t))) => {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                if v["type"] == "chat" {
+                    let text = v["text"].as_str().unwrap();
+                    numbers.push(text.split(' ').next().unwrap().parse().unwrap());
+                }
+            }
+            Some(Ok(Message::Close(frame))) => return (numbers, frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => {}
+            other => panic!("expected a message or a close, got {other:?}"),
+        }
+    }
+    (numbers, None)
+}
+
+/// GET `http://addr/path` as JSON.
+async fn get_json(addr: SocketAddr, path: &str) -> Value {
+    let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    response.json().await.unwrap()
+}
+
+async fn catch_ups(addr: SocketAddr) -> u64 {
+    let health = get_json(addr, "/healthz").await;
+    health["catchUps"].as_u64().expect("catchUps")
+}
+
+/// A tiny room queue, so that a member that stops reading falls behind it.
+fn small_queue() -> Config {
+    Config {
+        room_queue: 8,
+        rate_messages: 1_000_000,
+        ..config()
+    }
+}
+
+#[tokio::test]
+async fn a_member_behind_the_room_queue_catches_up_from_the_log_and_loses_nothing() {
+    let (addr, _stop) = start(small_queue()).await;
+    let mut slow = join_with_small_buffer(addr, "slow", "busy").await;
+    // 3,000 messages in a burst, through a room queue of 8 events: the members' connections
+    // fall behind the queue (the old server closed them with 1013) while the slow member
+    // reads nothing.
+    flood(addr, "busy", 3000).await;
+    let (numbers, close) = read_numbers(&mut slow, 3000).await;
+    assert_eq!(close, None, "the slow member stays connected");
+    assert_eq!(
+        numbers,
+        (1..=3000).collect::<Vec<_>>(),
+        "every message once, in order"
+    );
+    assert!(
+        catch_ups(addr).await >= 1,
+        "a connection fell behind the queue of 8 and caught up from the log"
+    );
+    usable(&mut slow).await;
+}
+
+#[tokio::test]
+async fn a_member_behind_the_room_log_is_closed_with_1013_not_skipped() {
+    let (addr, _stop) = start(small_queue()).await;
+    let mut slow = join_with_small_buffer(addr, "slow", "busy").await;
+    // The server's socket buffer takes up to 4 MiB (~8,000 of these messages) before the
+    // connection stops taking events; then it must be more than the log behind.
+    let count = ROOM_LOG_LEN + 10_000;
+    flood(addr, "busy", count).await;
+    let (numbers, close) = read_numbers(&mut slow, count).await;
+    assert_eq!(close, Some(1013), "closed: too far behind the room");
+    // What it got before the close has no hole: nothing was skipped silently.
+    assert!(!numbers.is_empty() && numbers.len() < count);
+    assert_eq!(numbers, (1..=numbers.len()).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn a_peer_silent_for_two_ping_intervals_is_dropped() {
     let (addr, _stop) = start(Config {
@@ -435,17 +565,21 @@ async fn a_peer_silent_for_two_ping_intervals_is_dropped() {
 }
 
 /// The real binary: SIGTERM closes every socket with 1001, then it exits 0 within 5 s.
-#[tokio::test]
-async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
-    let dir = std::env::temp_dir().join(format!("demo-sigterm-{}", std::process::id()));
+/// The real binary, as instance `name`, with these environment variables; its address.
+async fn spawn_server(
+    name: &str,
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, SocketAddr, TempDir) {
+    let dir = std::env::temp_dir().join(format!("demo-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let port_file = dir.join("port");
     let _ = std::fs::remove_file(&port_file);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo-chat-server"))
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_demo-chat-server"))
         .args(["--port", "0", "--port-file"])
         .arg(&port_file)
-        .env("DEMO_JWT_SECRET", "sigterm")
-        .env("DEMO_INSTANCE", "test-1")
+        .env("DEMO_JWT_SECRET", "spawned")
+        .env("DEMO_INSTANCE", name)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
@@ -462,7 +596,16 @@ async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
     })
     .await
     .expect("the server writes its port");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    (
+        child,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        TempDir(dir),
+    )
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
+    let (mut child, addr, _dir) = spawn_server("test-1", &[]).await;
     let (mut a, _) = join(addr, "ann", "lobby").await;
     let (mut b, _) = join(addr, "bob", "other").await;
     let pid = child.id().unwrap().to_string();
@@ -491,7 +634,6 @@ async fn sigterm_closes_every_socket_with_1001_and_exits_0() {
         .unwrap();
     assert!(status.success(), "{status}");
     assert!(started.elapsed() < Duration::from_secs(5));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A redis-server of its own on a free port (Debian's, installed by `make setup`).
@@ -650,18 +792,61 @@ fn chat(text: &str) -> String {
 }
 
 async fn texts_in_history(addr: SocketAddr, room: &str) -> Vec<String> {
-    let history: Value = reqwest::get(format!("http://{addr}/api/history?room={room}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = get_json(addr, &format!("/api/history?room={room}")).await;
     history["messages"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The next presence update about `user`, waiting at most `within`.
+async fn presence_of(ws: &mut Ws, user: &str, within: Duration) -> Value {
+    timeout(within, async {
+        loop {
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "presence" && v["user"] == user {
+                return v;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no presence update about {user} within {within:?}"))
+}
+
+#[tokio::test]
+async fn a_sigkilled_instance_s_members_leave_the_room_within_seconds() {
+    let redis = start_redis().await;
+    let (a, _stop) = start(Config {
+        redis_url: Some(redis.url.clone()),
+        ..config()
+    })
+    .await;
+    let (mut doomed, b, _dir) = spawn_server("test-2", &[("DEMO_REDIS_URL", &redis.url)]).await;
+    let (mut ann, _) = join(a, "ann", "lobby").await;
+    let (_bob, _) = join(b, "bob", "lobby").await;
+    let joined = presence_of(&mut ann, "bob", WAIT).await;
+    assert_eq!(
+        (&joined["joined"], &joined["online"]),
+        (&json!(true), &json!(2))
+    );
+    doomed.start_kill().unwrap(); // SIGKILL: bob's instance never says goodbye
+    let killed = std::time::Instant::now();
+    let left = presence_of(&mut ann, "bob", Duration::from_secs(10)).await;
+    assert_eq!(
+        (&left["joined"], &left["online"]),
+        (&json!(false), &json!(1))
+    );
+    // Refreshed every second for 4 s, swept every second: gone within ~5 s (it was 30 s).
+    assert!(
+        killed.elapsed() < Duration::from_secs(7),
+        "after {:?}",
+        killed.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -813,6 +998,58 @@ async fn a_session_resumes_after_a_reconnect_and_catches_up_with_the_room() {
 async fn a_session_resumes_on_the_other_instance_through_redis() {
     let (_redis, (a, _stop_a), (b, _stop_b)) = start_cluster().await;
     resume_across(a, b).await;
+}
+
+/// A session open on `first` is opened again on `second` (the client gave the first socket up,
+/// but it is still open): the newer connection wins, the older one is closed with 4000 and
+/// what still arrives on it is not applied.
+async fn take_over(first: SocketAddr, second: SocketAddr) {
+    let token = login(first, "ann").await;
+    let (mut old, _) = hello(first, &token, "fence", "sid-f", 0).await;
+    assert_eq!(frame(&mut old).await["p"]["type"], "connected");
+    assert_eq!(frame(&mut old).await["p"]["type"], "history");
+    data(&mut old, 1, &chat("one")).await;
+    assert_eq!(
+        frame_skipping_presence(&mut old).await,
+        json!({ "t": "a", "s": 1 })
+    );
+    let token = login(second, "ann").await;
+    let (mut new, welcome) = hello(second, &token, "fence", "sid-f", 0).await;
+    assert_eq!(welcome["resumed"], true, "{welcome}");
+    // The old socket speaks up: not applied, and closed.
+    let stale = json!({ "t": "d", "s": 2, "p": chat("stale") }).to_string();
+    let _ = old.send(Message::text(stale)).await;
+    loop {
+        match next_message(&mut old).await {
+            Message::Close(Some(frame)) => {
+                assert_eq!(u16::from(frame.code), 4000, "{frame:?}");
+                break;
+            }
+            Message::Text(_) => {}
+            other => panic!("expected a close frame 4000, got {other:?}"),
+        }
+    }
+    data(&mut new, 2, &chat("two")).await;
+    loop {
+        let f = frame_skipping_presence(&mut new).await;
+        if f["t"] == "a" {
+            assert_eq!(f["s"], 2);
+            break;
+        }
+    }
+    assert_eq!(texts_in_history(second, "fence").await, ["one", "two"]);
+}
+
+#[tokio::test]
+async fn a_newer_connection_of_a_session_takes_it_over_and_the_older_gets_4000() {
+    let (addr, _stop) = start(config()).await;
+    take_over(addr, addr).await;
+}
+
+#[tokio::test]
+async fn a_newer_connection_on_the_other_instance_takes_the_session_over() {
+    let (_redis, (a, _stop_a), (b, _stop_b)) = start_cluster().await;
+    take_over(a, b).await;
 }
 
 #[tokio::test]
