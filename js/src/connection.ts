@@ -6,7 +6,7 @@ import { Connection as Glue } from './resilient_ws.js';
 import type { ConnectionOptions, LastMessage, SendResult, Snapshot } from './resilient_ws.js';
 import type { TabsConnection } from './tabs.js';
 import { readOptions } from './driver.js';
-import { byteLength, copyData, invalidDataError } from './messages.js';
+import { byteLength, copyData, invalidDataError, jsonText } from './messages.js';
 import { emptySnapshot, type SendData } from './types.js';
 
 let loaded = false;
@@ -169,9 +169,7 @@ class LazyTabs {
 
   sendJsonMessage(value: unknown): SendResult {
     if (this.real) return this.real.sendJsonMessage(value);
-    const text = JSON.stringify(value) as string | undefined;
-    if (typeof text !== 'string') throw new TypeError('sendJsonMessage: the value has no JSON form');
-    return this.sendMessage(text);
+    return this.sendMessage(jsonText(value));
   }
 
   persisted(): Promise<boolean> {

@@ -73,6 +73,24 @@ export function describeError(error) {
 }
 
 /**
+ * sendJsonMessage's text: JSON.stringify of the value, or the TypeError it throws (nothing is
+ * queued then) for a value with no JSON form (undefined, a function) or that cannot be
+ * serialized (cyclic, BigInt). One rule for the Connection, the hook and shared tabs.
+ * @param {unknown} value
+ * @returns {string}
+ */
+export function jsonText(value) {
+  let text;
+  try {
+    text = JSON.stringify(value);
+  } catch (e) {
+    throw new TypeError(`sendJsonMessage: the value cannot be serialized to JSON (${describeError(e)})`);
+  }
+  if (typeof text !== 'string') throw new TypeError(`sendJsonMessage: the value has no JSON form (got ${describe(value)})`);
+  return text;
+}
+
+/**
  * What sendMessage throws for data it cannot send.
  * @param {unknown} data
  * @returns {TypeError}

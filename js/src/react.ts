@@ -11,7 +11,7 @@
 import { useCallback, useEffect, useInsertionEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { connectionOptions, reportLater, type CallbackTarget, type Callbacks } from './callbacks.js';
 import { init } from './init.js';
-import { dropError } from './messages.js';
+import { dropError, jsonText } from './messages.js';
 import { copyPayload, PendingMessages, type AckWaiter, type Payload, type PendingLimits } from './pending.js';
 import { Connection } from './connection.js'; // (tabs "shared": a TabsConnection)
 import { shareKey, SharedConnections } from './shared.js';
@@ -416,9 +416,7 @@ function usePendingSends(
     (value: unknown): SendResult => {
       const current = slot.attached;
       if (current !== null && !current.detached) return current.connection.sendJsonMessage(value);
-      const text = JSON.stringify(value) as string | undefined;
-      if (typeof text !== 'string') throw new TypeError('sendJsonMessage: the value has no JSON representation');
-      return sendMessage(text);
+      return sendMessage(jsonText(value));
     },
     [sendMessage],
   );

@@ -24,7 +24,7 @@
 // The leader gives up (lock released, socket closed) on pagehide and freeze, and queues for the
 // lock again on pageshow and resume, so a frozen or cached tab never holds the connection.
 import { Connection } from './connection.js';
-import { OUTBOX_DEFAULTS, byteLength, copyData, dropError, invalidDataError, outboxFullError } from './messages.js';
+import { OUTBOX_DEFAULTS, byteLength, copyData, dropError, invalidDataError, jsonText, outboxFullError } from './messages.js';
 import type { ConnectionOptions, LastMessage, SendResult, Snapshot } from './resilient_ws.js';
 import { emptySnapshot, type SendData } from './types.js';
 
@@ -158,9 +158,7 @@ export class TabsConnection {
   }
 
   sendJsonMessage(value: unknown): SendResult {
-    const text = JSON.stringify(value) as string | undefined;
-    if (typeof text !== 'string') throw new TypeError('sendJsonMessage: the value has no JSON representation');
-    return this.sendMessage(text);
+    return this.sendMessage(jsonText(value));
   }
 
   /** As sendMessage; resolves when the server acknowledged it, rejects with a DropError when it was dropped (in this tab, whichever tab leads). */

@@ -5,13 +5,13 @@
 //!   the option's path in the message ("invalid option reconnect.jitter: …");
 //! - `errors.rs`: the errors it throws;
 //! - `types.rs`: the TypeScript types of options and snapshot.
-use js_sys::{Function, Object, JSON};
+use js_sys::{Function, Object};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::core::{validate_close, OutboxFull, SendOutcome};
 use crate::driver::{
-    byte_length, describe_error, invalid_data_error, live_handles, outbox_full_error, status_index,
+    byte_length, invalid_data_error, json_text, live_handles, outbox_full_error, status_index,
     status_name, ws_url, Config, Driver, JsMessage, UrlSource,
 };
 
@@ -147,27 +147,7 @@ impl Connection {
         &self,
         #[wasm_bindgen(unchecked_param_type = "unknown")] value: JsValue,
     ) -> Result<JsValue, JsValue> {
-        let text: JsValue = match JSON::stringify(&value) {
-            Err(e) => {
-                let why = describe_error(&e);
-                return Err(js_sys::TypeError::new(
-                    &[
-                        "sendJsonMessage: the value cannot be serialized to JSON (",
-                        &why,
-                        ")",
-                    ]
-                    .concat(),
-                )
-                .into());
-            }
-            Ok(s) => s.into(),
-        };
-        if !text.is_string() {
-            return Err(type_error(
-                "sendJsonMessage: the value has no JSON form",
-                &value,
-            ));
-        }
+        let text = json_text(&value)?;
         let bytes = byte_length(&text) as usize;
         self.send(JsMessage::outgoing(text, bytes))
     }

@@ -30,6 +30,9 @@ extern "C" {
     /// A thrown value as text: "Name: message" for an Error.
     #[wasm_bindgen(js_name = describeError)]
     pub(crate) fn describe_error(error: &JsValue) -> String;
+    /// sendJsonMessage's text, or its TypeError (no JSON form, or not serializable).
+    #[wasm_bindgen(js_name = jsonText, catch)]
+    pub(crate) fn json_text(value: &JsValue) -> Result<JsValue, JsValue>;
     /// Delivery: a client frame's wire form (kind 0 hello, 1 data, 2 ack).
     #[wasm_bindgen(js_name = encodeFrame)]
     fn encode_frame(kind: u32, n: f64, a: &JsValue) -> JsValue;

@@ -51,7 +51,8 @@ mod url;
 pub(crate) use callbacks::Hooks;
 pub(crate) use live::live_handles;
 pub(crate) use message::{
-    byte_length, describe, describe_error, invalid_data_error, outbox_full_error, JsMessage,
+    byte_length, describe, describe_error, invalid_data_error, json_text, outbox_full_error,
+    JsMessage,
 };
 pub(crate) use persist::PersistConfig;
 pub(crate) use snapshot::{status_index, status_name};
