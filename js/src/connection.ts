@@ -152,14 +152,13 @@ class LazyTabs {
 
   /** (delivery) Sent like sendMessage; settles as the TabsConnection's sendWithAck does. */
   sendWithAck(data: SendData): Promise<void> {
-    const ack = (real: TabsConnection, d: SendData): Promise<void> => (real as unknown as { sendWithAck(d: SendData): Promise<void> }).sendWithAck(d);
-    if (this.real) return ack(this.real, data);
+    if (this.real) return this.real.sendWithAck(data);
     if (byteLength(data) < 0) throw invalidDataError(data);
     const held = copyData(data);
     return new Promise((resolve, reject) =>
       this.calls.push((real) => {
         try {
-          ack(real, held).then(resolve, reject);
+          real.sendWithAck(held).then(resolve, reject);
         } catch (e) {
           reject(e);
         }
