@@ -1,7 +1,7 @@
 // A CPU profile of the SDK's echo and receive paths on the bench page (js/bench/page.mjs), to
 // see where the time per message goes:
 //
-//   node js/bench/profile.mjs [--pkg <dir>] [--section echo|recv] [--n 20000] [--top 25]
+//   node js/bench/profile.mjs [--pkg <dir>] [--section echo|recv|rtt] [--n 20000] [--top 25]
 //
 // Starts ws-test-server and the page like run.mjs, warms up, then records Chromium's CPU
 // profile (CDP Profiler, 50 µs sampling) around `rounds` runs of the section for the SDK
@@ -25,7 +25,7 @@ const { values: opts } = parseArgs({
     in: { type: 'string' },
   },
 });
-if (!['echo', 'recv'].includes(opts.section)) throw new Error(`--section: echo or recv (got ${opts.section})`);
+if (!['echo', 'recv', 'rtt'].includes(opts.section)) throw new Error(`--section: echo, recv or rtt (got ${opts.section})`);
 const n = Number(opts.n);
 
 async function main() {
@@ -49,8 +49,16 @@ async function main() {
   const run = async (count) => {
     const scope = `profile-${process.pid}-${seq++}`;
     const url = `${srv.ws}/${scope}`;
-    const args = opts.section === 'echo' ? [url, count, 64] : [url, srv.control, scope, count];
-    const r = await page.evaluate(([fn, args]) => window.B[fn]('after', ...args), [opts.section, args]);
+    let r;
+    if (opts.section === 'rtt') {
+      // Round trips one at a time (64 B text), the SDK alone: { after: { p50, ... } }.
+      const t0 = Date.now();
+      await page.evaluate(([url, count]) => window.B.rttAll(['after'], { after: url }, count, 64, 50, 0), [url, count]);
+      r = { ms: Date.now() - t0 };
+    } else {
+      const args = opts.section === 'echo' ? [url, count, 64] : [url, srv.control, scope, count];
+      r = await page.evaluate(([fn, args]) => window.B[fn]('after', ...args), [opts.section, args]);
+    }
     await control(srv.control, `/reset?scope=${encodeURIComponent(scope)}`);
     return r;
   };
