@@ -1,15 +1,26 @@
 // `Connection` as the package exports it: wasm-bindgen's class, with errors that say what
 // happened where the glue's would not: `new Connection` before init() has resolved, and any
 // use after free() (a second free() does nothing). init.ts imports this module, so the guard
-// is in place for every entry point. tabs: "shared" (js/src/tabs.ts) is loaded on first use.
+// is in place for every entry point. tabs: "shared" (js/src/tabs.ts) and persist's store
+// (js/src/persist.js) are loaded on first use.
 import { Connection as Glue } from './resilient_ws.js';
 import type { ConnectionOptions, LastMessage, SendResult, Snapshot } from './resilient_ws.js';
 import type { TabsConnection } from './tabs.js';
-import { readOptions } from './driver.js';
+import { readOptions, setPersistLoader } from './driver.js';
 import { byteLength, copyData, invalidDataError, jsonText } from './messages.js';
 import { emptySnapshot, type SendData } from './types.js';
 
 let loaded = false;
+
+// `persist`'s store (persist.js) is loaded on first use, like tabs.js: an app without it does
+// not load it. A failed load is tried again by the next Connection.
+let persist: Promise<typeof import('./persist.js')> | undefined;
+setPersistLoader(() =>
+  (persist ??= import('./persist.js').catch((e: unknown) => {
+    persist = undefined;
+    throw e;
+  })),
+);
 
 /** init() calls it once the WebAssembly module is instantiated. */
 export function markLoaded(): void {

@@ -6,8 +6,9 @@
 //   defaults and the rules about the values themselves stay in Rust (src/core/options.rs);
 // - ws_url: a URL as the WebSocket constructor reads it (base URL, http: → ws:);
 // - the frozen objects handed to the user (message, close, snapshot), built in one call each;
-// - small tables (status names, send results) and Promise settling.
-import { describe } from './messages.js';
+// - small tables (status names, send results) and Promise settling;
+// - LazyPersister: the `persist` store (persist.js), loaded on first use.
+import { describe, describeError } from './messages.js';
 
 // ---- frozen objects -------------------------------------------------------------------------
 
@@ -332,4 +333,102 @@ export function readOptions(options) {
     callbacks.push(typeof f === 'function' ? f : undefined);
   }
   return [Float64Array.from(nums), protocols, strings['heartbeat.message'], strings['heartbeat.pongMessage'], callbacks, persistName];
+}
+
+// ---- persist: the store, loaded on first use --------------------------------------------------
+
+/** @typedef {import('./persist.js').Persister} Persister */
+/** @type {(() => Promise<typeof import('./persist.js')>) | null} */
+let loadPersist = null;
+
+/**
+ * How persist.js is loaded: the package's connection module registers an `import()` of it, so
+ * that an app without `persist` never loads it (a Rust app, which has no `persist`, registers
+ * nothing).
+ * @param {() => Promise<typeof import('./persist.js')>} load
+ */
+export function setPersistLoader(load) {
+  loadPersist = load;
+}
+
+let loadWarned = false;
+
+/**
+ * The driver's `persist` store (src/driver/persist.rs): a Persister (persist.js) once its
+ * module is loaded. The driver writes nothing before `ready` settles, so only persisted() and
+ * close() can come first. If the module cannot be loaded, persist is off (`ready` is null, with
+ * one warning) and the connection runs on without it, as when IndexedDB refuses.
+ */
+export class LazyPersister {
+  /** @param {string} name */
+  constructor(name) {
+    /** @type {Persister | null} */
+    this.real = null;
+    this.closed = false;
+    const load = loadPersist ? loadPersist() : Promise.reject(new Error('persist.js is not loaded here'));
+    /** @type {Promise<Persister | null>} */
+    this.loaded = load.then(
+      (m) => (this.closed ? null : (this.real = new m.Persister(name))),
+      (e) => {
+        if (!loadWarned) console.warn(`resilient-ws: persist is off (cannot load its module: ${describeError(e)}); messages are kept in memory only`);
+        loadWarned = true;
+        return null;
+      },
+    );
+    this.ready = this.loaded.then((p) => (p ? p.ready : null));
+  }
+
+  /** @returns {Promise<boolean>} */
+  persisted() {
+    return this.real ? this.real.persisted() : this.loaded.then((p) => (p ? p.persisted() : false));
+  }
+
+  close() {
+    this.closed = true;
+    this.real?.close();
+  }
+
+  // The writes: the driver makes none before `ready` settles, so the Persister exists (or
+  // persist is off and they go nowhere).
+
+  restoreDone() {
+    this.real?.restoreDone();
+  }
+
+  /**
+   * @param {number} seq
+   * @param {string | ArrayBuffer} data
+   * @param {number} at
+   */
+  put(seq, data, at) {
+    this.real?.put(seq, data, at);
+  }
+
+  /** @param {number} upto */
+  deleteUpTo(upto) {
+    this.real?.deleteUpTo(upto);
+  }
+
+  /** @param {number} seq */
+  remove(seq) {
+    this.real?.remove(seq);
+  }
+
+  clear() {
+    this.real?.clear();
+  }
+
+  /**
+   * @param {string} sid
+   * @param {number} inbound
+   * @param {number} nextSeq
+   * @param {boolean} welcomed
+   */
+  meta(sid, inbound, nextSeq, welcomed) {
+    this.real?.meta(sid, inbound, nextSeq, welcomed);
+  }
+
+  commit() {
+    this.real?.commit();
+  }
 }

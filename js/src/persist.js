@@ -1,6 +1,7 @@
 // @ts-check
 // The `persist` option's store: one IndexedDB database per persist name, written by the
-// WebAssembly driver (src/driver/persist.rs loads this file as a wasm-bindgen snippet).
+// WebAssembly driver (src/driver/persist.rs) through driver.js's LazyPersister, which loads this
+// module on first use (connection.ts registers the import()).
 //
 // Two object stores: `messages` (key: the message's seq; value: { d: string | ArrayBuffer,
 // t: epoch ms when it was sent, and with tabs "shared" f: the tab that sent it, i: its number
@@ -16,8 +17,8 @@ const META = 'meta';
 const TABS = 'tabs';
 
 /**
- * tabs "shared" (js/src/tabs.ts) talks to this module through two well-known globals, since
- * this file is loaded as the wasm driver's snippet and tabs.ts cannot import that instance:
+ * tabs "shared" (js/src/tabs.ts) talks to this module through two well-known globals (it is
+ * loaded on first use, for the driver, not imported by tabs.ts):
  * - LEADERS: Map name → callback. The leader tab holds the name's lock itself (no second lock
  *   is taken here), and hears what the store says each tab already had stored, and whose each
  *   stored message is (in seq order), to route its acknowledgement back to the tab that sent it.

@@ -186,7 +186,7 @@ describe('persist in Chromium', () => {
   test('tabs "shared": each stored message keeps its tab and number, also when a session reset renumbers it', async () => {
     const { page } = await openPage(served.browser, `${served.site.url}/package.json`);
     try {
-      const snippet = `/snippets/${readdirSync(join(PKG, 'snippets'))[0]}/js/src/persist.js`;
+      const snippet = `/persist.js`;
       const heard = await page.evaluate(async ({ snippet, name }) => {
         const { Persister } = await import(snippet);
         const TAG = Symbol.for('resilient-ws.tabs-tag');

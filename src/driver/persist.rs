@@ -1,4 +1,5 @@
-//! `persist: { name, maxAgeMs }`: the delivery session kept in IndexedDB (js/src/persist.js).
+//! `persist: { name, maxAgeMs }`: the delivery session kept in IndexedDB (js/src/persist.js,
+//! loaded on first use by js/src/driver.js's LazyPersister).
 //!
 //! At start the store is read; the first attempt's socket waits for that read (its `Open` is
 //! deferred), so that the hello names the stored session. Then the machine is restored from
@@ -20,12 +21,12 @@ use crate::core::{ConnId, PersistChange, Restored};
 extern "C" {
     /// Calls `done(true, value)` or `done(false, error)` once the thenable settles.
     fn settle(value: &JsValue, done: JsValue);
-}
 
-#[wasm_bindgen(module = "/js/src/persist.js")]
-extern "C" {
+    /// The store (js/src/persist.js's Persister, behind driver.js's LazyPersister, which loads
+    /// it on first use).
+    #[wasm_bindgen(js_name = LazyPersister)]
     pub(super) type Persister;
-    #[wasm_bindgen(constructor)]
+    #[wasm_bindgen(constructor, js_class = "LazyPersister")]
     fn new(name: &str) -> Persister;
     #[wasm_bindgen(method, getter)]
     fn ready(this: &Persister) -> Promise;
