@@ -4,9 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDeliveryServer } from '../test-support/delivery-server.mjs';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { PKG, openPage, servedPackage, sleep, waitFor } from '../test-support/helpers.mjs';
+import { openPage, servedPackage, sleep, waitFor } from '../test-support/helpers.mjs';
 
 const startServer = (applyMs = 0) => startDeliveryServer('persist', applyMs);
 
@@ -186,9 +184,8 @@ describe('persist in Chromium', () => {
   test('tabs "shared": each stored message keeps its tab and number, also when a session reset renumbers it', async () => {
     const { page } = await openPage(served.browser, `${served.site.url}/package.json`);
     try {
-      const snippet = `/persist.js`;
-      const heard = await page.evaluate(async ({ snippet, name }) => {
-        const { Persister } = await import(snippet);
+      const heard = await page.evaluate(async ({ name }) => {
+        const { Persister } = await import('/persist.js');
         const TAG = Symbol.for('resilient-ws.tabs-tag');
         const LEADERS = Symbol.for('resilient-ws.tabs-leaders');
         const p = new Persister(name);
@@ -217,7 +214,7 @@ describe('persist in Chromium', () => {
         await q.ready;
         q.close();
         return heard;
-      }, { snippet, name: `tags-${Date.now()}` });
+      }, { name: `tags-${Date.now()}` });
       assert.deepEqual(heard, {
         seen: { t1: 1, t2: 7 },
         owners: [{ from: 't1', id: 1, data: 'x' }, { from: 't2', id: 7, data: 'y' }],
