@@ -370,7 +370,7 @@ async function main() {
     '—',
   );
   row(
-    '6a. of which an app without the lazily loaded files loads (none: tabs "shared")',
+    '6a. of which an app without the lazily loaded files loads (one that uses neither tabs "shared" nor persist)',
     ...cols((k) => (k === 'raw' ? '—' : size[k].lazyFiles.length ? `${fmtInt(size[k].eager)} B (lazy: ${size[k].lazyFiles.join(', ')}, ${fmtInt(size[k].lazyGz)} B)` : `${fmtInt(size[k].eager)} B (nothing lazy)`)),
     '—',
     '—',
