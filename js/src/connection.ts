@@ -12,15 +12,22 @@ import { emptySnapshot, type SendData } from './types.js';
 
 let loaded = false;
 
-// `persist`'s store (persist.js) is loaded on first use, like tabs.js: an app without it does
-// not load it. A failed load is tried again by the next Connection.
-let persist: Promise<typeof import('./persist.js')> | undefined;
-setPersistLoader(() =>
-  (persist ??= import('./persist.js').catch((e: unknown) => {
-    persist = undefined;
-    throw e;
-  })),
-);
+/**
+ * A module loaded on first use, once: an app that never asks for it does not load it. A failed
+ * load is tried again by the next caller.
+ */
+function onFirstUse<M>(load: () => Promise<M>): () => Promise<M> {
+  let loading: Promise<M> | undefined;
+  return () =>
+    (loading ??= load().catch((e: unknown) => {
+      loading = undefined;
+      throw e;
+    }));
+}
+
+// tabs: "shared" (LazyTabs below) and `persist`'s store (driver.js's LazyPersister).
+const loadTabs = onFirstUse(() => import('./tabs.js'));
+setPersistLoader(onFirstUse(() => import('./persist.js')));
 
 /** init() calls it once the WebAssembly module is instantiated. */
 export function markLoaded(): void {
@@ -72,7 +79,6 @@ function tabsSupported(): boolean {
   return ok;
 }
 
-let tabs: Promise<typeof import('./tabs.js')> | undefined;
 const INITIAL = emptySnapshot('connecting');
 
 /**
@@ -92,7 +98,7 @@ class LazyTabs {
     readOptions(options); // throws now for what the Connection would throw at (names, types, persist)
     /** The module failed to load, or what was waiting for it threw: onError, else the console. */
     const report = (e: unknown): void => (options.onError ? options.onError(e) : console.error('resilient-ws: tabs "shared":', e));
-    this.ready = (tabs ??= import('./tabs.js')).then(
+    this.ready = loadTabs().then(
       (m) => {
         const real = new m.TabsConnection(url, options);
         this.real = real;

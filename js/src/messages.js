@@ -7,6 +7,19 @@
 /** The outbox's defaults (src/core/options.rs: OutboxOptions::default). */
 export const OUTBOX_DEFAULTS = Object.freeze({ maxMessages: 1000, maxBytes: 1048576, overflow: 'error' });
 
+/**
+ * The outbox bounds that apply: the `outbox` option's, else the defaults (for the hook's
+ * pre-connection holding and a follower tab's own check).
+ * @param {{ maxMessages?: number, maxBytes?: number, overflow?: string } | undefined} outbox
+ */
+export function outboxLimits(outbox) {
+  return {
+    maxMessages: outbox?.maxMessages ?? OUTBOX_DEFAULTS.maxMessages,
+    maxBytes: outbox?.maxBytes ?? OUTBOX_DEFAULTS.maxBytes,
+    overflow: outbox?.overflow ?? OUTBOX_DEFAULTS.overflow,
+  };
+}
+
 const ASCII = /^[\0-\x7f]*$/;
 
 /**

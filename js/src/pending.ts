@@ -5,7 +5,7 @@
 // comes (the component unmounts, or the url becomes null), each one is reported through
 // onDrop(data, "released"). Nothing is lost silently.
 
-import { OUTBOX_DEFAULTS, byteLength as measure, copyData, dropError, invalidDataError, outboxFullError } from './messages.js';
+import { byteLength as measure, copyData, dropError, invalidDataError, outboxFullError, outboxLimits } from './messages.js';
 
 /** The outbox bounds that apply (the `outbox` option, with the Connection's defaults). */
 export interface PendingLimits {
@@ -69,9 +69,7 @@ export class PendingMessages {
     onDrop: (data: Payload, reason: DropReason) => void,
     ack?: AckWaiter,
   ): 'queued' | 'dropped' {
-    const maxMessages = limits?.maxMessages ?? OUTBOX_DEFAULTS.maxMessages;
-    const maxBytes = limits?.maxBytes ?? OUTBOX_DEFAULTS.maxBytes;
-    const overflow = limits?.overflow ?? OUTBOX_DEFAULTS.overflow;
+    const { maxMessages, maxBytes, overflow } = outboxLimits(limits);
     const bytes = byteLength(data);
     const fits = () => this.items.length < maxMessages && this.bytes + bytes <= maxBytes;
     if (!fits()) {

@@ -24,7 +24,7 @@
 // The leader gives up (lock released, socket closed) on pagehide and freeze, and queues for the
 // lock again on pageshow and resume, so a frozen or cached tab never holds the connection.
 import { Connection } from './connection.js';
-import { OUTBOX_DEFAULTS, byteLength, copyData, dropError, invalidDataError, jsonText, outboxFullError } from './messages.js';
+import { byteLength, copyData, dropError, invalidDataError, jsonText, outboxFullError, outboxLimits } from './messages.js';
 import type { ConnectionOptions, LastMessage, SendResult, Snapshot } from './resilient_ws.js';
 import { emptySnapshot, type SendData } from './types.js';
 
@@ -179,12 +179,10 @@ export class TabsConnection {
       return this.#hand(this.#tab, id, data, true);
     }
     // A follower: refused at once when the shared outbox is full as far as this tab knows.
-    const o = (this.#options as Callbacks).outbox ?? {};
-    const maxMessages = o.maxMessages ?? OUTBOX_DEFAULTS.maxMessages;
-    const maxBytes = o.maxBytes ?? OUTBOX_DEFAULTS.maxBytes;
+    const { maxMessages, maxBytes, overflow } = outboxLimits((this.#options as Callbacks).outbox);
     const s = this.#snapshot;
     if (s.unackedMessages + s.queuedMessages + 1 > maxMessages || s.queuedBytes + bytes > maxBytes) {
-      if ((o.overflow ?? OUTBOX_DEFAULTS.overflow) === 'error') throw outboxFullError(s.unackedMessages + s.queuedMessages, s.queuedBytes, bytes, maxMessages, maxBytes);
+      if (overflow === 'error') throw outboxFullError(s.unackedMessages + s.queuedMessages, s.queuedBytes, bytes, maxMessages, maxBytes);
       this.#mine.set(id, { data, ack });
       this.#settle(id, 'full');
       return 'dropped' as SendResult;
