@@ -7,8 +7,35 @@
 // - ws_url: a URL as the WebSocket constructor reads it (base URL, http: → ws:);
 // - the frozen objects handed to the user (message, close, snapshot), built in one call each;
 // - small tables (status names, send results) and Promise settling;
+// - attachSocket/detachSocket: a socket's four handlers, behind one wasm closure;
 // - LazyPersister: the `persist` store (persist.js), loaded on first use.
 import { describe, describeError } from './messages.js';
+
+// ---- sockets ---------------------------------------------------------------------------------
+
+/**
+ * Sets a socket's four handlers, all calling one `handler` (one wasm closure per socket):
+ * handler(0) open, handler(1, data) message, handler(2) error, handler(3, closeEvent) close.
+ * Binary messages arrive as ArrayBuffers.
+ * @param {WebSocket} ws
+ * @param {(kind: number, value?: unknown) => void} handler
+ */
+export function attachSocket(ws, handler) {
+  ws.binaryType = 'arraybuffer';
+  ws.onopen = () => handler(0);
+  ws.onmessage = (e) => handler(1, e.data);
+  ws.onerror = () => handler(2);
+  ws.onclose = (e) => handler(3, e);
+}
+
+/**
+ * Clears the handlers attachSocket set and closes the socket (1000) if it is opening or open.
+ * @param {WebSocket} ws
+ */
+export function detachSocket(ws) {
+  ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+  if (ws.readyState < 2) ws.close(1000);
+}
 
 // ---- frozen objects -------------------------------------------------------------------------
 

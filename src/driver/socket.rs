@@ -1,6 +1,7 @@
-//! The sockets: creating the WebSocket of an attempt, its four handlers, and its close event.
+//! The sockets: creating the WebSocket of an attempt, its handlers (js/src/driver.js's
+//! attachSocket: four handlers, one wasm closure), and its close event.
 //!
-//! A [`SocketHandle`] owns one socket and its handlers; dropping it detaches the handlers and
+//! A [`SocketHandle`] owns one socket and its handler; dropping it detaches the handlers and
 //! closes the socket, so nothing is `forget`-ed per connection. [`Sockets`] holds the current
 //! socket and any socket still waiting for its close event after the user's close().
 use std::cell::RefCell;
@@ -9,7 +10,7 @@ use std::rc::Rc;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{BinaryType, CloseEvent, Event, MessageEvent, WebSocket};
+use web_sys::{CloseEvent, WebSocket};
 
 use super::callbacks::close_info_to_js;
 use super::live::Live;
@@ -25,82 +26,61 @@ extern "C" {
     fn send(this: &AnySend, data: &JsValue) -> Result<(), JsValue>;
 }
 
-/// One socket and its four handlers. Dropping it detaches the handlers and closes the socket.
+#[wasm_bindgen(module = "/js/src/driver.js")]
+extern "C" {
+    /// Sets the socket's four handlers to call `handler(kind, value)`: 0 open, 1 message (the
+    /// data), 2 error, 3 close (the CloseEvent); binaryType "arraybuffer".
+    #[wasm_bindgen(js_name = attachSocket)]
+    fn attach_socket(ws: &WebSocket, handler: &Closure<dyn Fn(u32, JsValue)>);
+    /// Clears those handlers; closes the socket (1000) if it is opening or open.
+    #[wasm_bindgen(js_name = detachSocket)]
+    fn detach_socket(ws: &WebSocket);
+}
+
+/// One socket and its handler. Dropping it detaches the handler and closes the socket.
 struct SocketHandle {
     conn: ConnId,
     ws: WebSocket,
-    _on_open: Closure<dyn Fn(Event)>,
-    _on_message: Closure<dyn Fn(MessageEvent)>,
-    _on_error: Closure<dyn Fn(Event)>,
-    _on_close: Closure<dyn Fn(CloseEvent)>,
+    _handler: Closure<dyn Fn(u32, JsValue)>,
     _live: Live,
 }
 
 impl SocketHandle {
     fn attach(shared: &Rc<Shared>, conn: ConnId, ws: WebSocket) -> SocketHandle {
-        ws.set_binary_type(BinaryType::Arraybuffer);
         let weak = Rc::downgrade(shared);
-        let on_open = {
-            let weak = weak.clone();
-            Closure::<dyn Fn(Event)>::new(move |_: Event| {
-                if let Some(s) = weak.upgrade() {
-                    s.feed(Input::Opened { conn });
+        let handler = Closure::<dyn Fn(u32, JsValue)>::new(move |kind: u32, value: JsValue| {
+            let Some(s) = weak.upgrade() else { return };
+            match kind {
+                0 => s.feed(Input::Opened { conn }),
+                1 => s.feed(Input::Message {
+                    conn,
+                    payload: JsMessage::incoming(value),
+                }),
+                2 => s.feed(Input::Error { conn }),
+                _ => {
+                    let e: CloseEvent = value.unchecked_into();
+                    let info = CloseInfo {
+                        code: e.code(),
+                        reason: e.reason(),
+                        was_clean: e.was_clean(),
+                    };
+                    s.socket_closed(conn, info);
                 }
-            })
-        };
-        let on_message = {
-            let weak = weak.clone();
-            Closure::<dyn Fn(MessageEvent)>::new(move |e: MessageEvent| {
-                if let Some(s) = weak.upgrade() {
-                    let payload = JsMessage::incoming(e.data());
-                    s.feed(Input::Message { conn, payload });
-                }
-            })
-        };
-        let on_error = {
-            let weak = weak.clone();
-            Closure::<dyn Fn(Event)>::new(move |_: Event| {
-                if let Some(s) = weak.upgrade() {
-                    s.feed(Input::Error { conn });
-                }
-            })
-        };
-        let on_close = Closure::<dyn Fn(CloseEvent)>::new(move |e: CloseEvent| {
-            if let Some(s) = weak.upgrade() {
-                let info = CloseInfo {
-                    code: e.code(),
-                    reason: e.reason(),
-                    was_clean: e.was_clean(),
-                };
-                s.socket_closed(conn, info);
             }
         });
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        attach_socket(&ws, &handler);
         SocketHandle {
             conn,
             ws,
-            _on_open: on_open,
-            _on_message: on_message,
-            _on_error: on_error,
-            _on_close: on_close,
-            _live: Live::new(4),
+            _handler: handler,
+            _live: Live::new(1),
         }
     }
 }
 
 impl Drop for SocketHandle {
     fn drop(&mut self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onerror(None);
-        self.ws.set_onclose(None);
-        let state = self.ws.ready_state();
-        if state == WebSocket::CONNECTING || state == WebSocket::OPEN {
-            let _ = self.ws.close_with_code(1000);
-        }
+        detach_socket(&self.ws);
     }
 }
 
