@@ -93,7 +93,7 @@ async fn no_leak_after_200_reconnect_cycles() {
     assert_eq!(after_free, baseline);
     assert_eq!(
         after_2 - baseline,
-        5,
-        "the socket's handler + 3 window/document listeners + the timer's closure while connected"
+        3,
+        "the socket's handler + the window/document listeners' handler + the timer's closure while connected"
     );
 }

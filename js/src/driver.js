@@ -8,6 +8,7 @@
 // - the frozen objects handed to the user (message, close, snapshot), built in one call each;
 // - small tables (status names, send results) and Promise settling;
 // - attachSocket/detachSocket: a socket's four handlers, behind one wasm closure;
+// - listenWindow: the online, offline and visibilitychange listeners, behind one wasm closure;
 // - LazyPersister: the `persist` store (persist.js), loaded on first use.
 import { describe, describeError } from './messages.js';
 
@@ -35,6 +36,31 @@ export function attachSocket(ws, handler) {
 export function detachSocket(ws) {
   ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
   if (ws.readyState < 2) ws.close(1000);
+}
+
+/**
+ * Listens for the hints that now is a good time to retry: handler(0) online, handler(1)
+ * offline, handler(2) the document became visible. Returns what removes the listeners.
+ * Outside a window (a worker), listens to nothing.
+ * @param {(kind: number) => void} handler
+ * @returns {() => void}
+ */
+export function listenWindow(handler) {
+  if (typeof window === 'undefined') return () => {};
+  const doc = window.document;
+  const online = () => handler(0);
+  const offline = () => handler(1);
+  const visible = () => {
+    if (doc.visibilityState === 'visible') handler(2);
+  };
+  window.addEventListener('online', online);
+  window.addEventListener('offline', offline);
+  doc?.addEventListener('visibilitychange', visible);
+  return () => {
+    window.removeEventListener('online', online);
+    window.removeEventListener('offline', offline);
+    doc?.removeEventListener('visibilitychange', visible);
+  };
 }
 
 // ---- frozen objects -------------------------------------------------------------------------

@@ -1,94 +1,68 @@
-//! The window's `online`/`offline` and the document's `visibilitychange` listeners: each
-//! feeds the core a hint that now is a good time to retry.
+//! The window's `online`/`offline` and the document's `visibilitychange` listeners (js/src/
+//! driver.js's listenWindow: three listeners, one wasm closure): each feeds the core a hint
+//! that now is a good time to retry.
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::Event;
 
 use super::live::Live;
-use super::Shared;
+use super::{Handler, Shared};
 use crate::core::Input;
 
-/// The connection's window and document listeners.
+#[wasm_bindgen(module = "/js/src/driver.js")]
+extern "C" {
+    /// Adds the listeners, calling `handler(kind)`: 0 online, 1 offline, 2 the document became
+    /// visible. Returns what removes them.
+    #[wasm_bindgen(js_name = listenWindow)]
+    fn listen_window(handler: &Handler) -> Function;
+}
+
+/// The connection's window and document listeners, while attached.
 #[derive(Default)]
 pub(super) struct Listeners {
-    list: RefCell<Vec<Listener>>,
+    attached: RefCell<Option<Attached>>,
 }
 
 impl Listeners {
-    /// Adds them (see [`window_listeners`]).
+    /// Adds them: `online` → Input::Online, `offline` → Input::Offline, the document becoming
+    /// visible → Input::Visible.
     pub(super) fn attach(&self, shared: &Rc<Shared>) {
-        *self.list.borrow_mut() = window_listeners(shared);
+        let weak = Rc::downgrade(shared);
+        let handler = Handler::new(move |kind: u32, _: JsValue| {
+            if let Some(s) = weak.upgrade() {
+                s.feed(match kind {
+                    0 => Input::Online,
+                    1 => Input::Offline,
+                    _ => Input::Visible,
+                });
+            }
+        });
+        let remove = listen_window(&handler);
+        *self.attached.borrow_mut() = Some(Attached {
+            _handler: handler,
+            remove,
+            _live: Live::new(1),
+        });
     }
 
-    /// Removes them all.
+    /// Removes them.
     pub(super) fn clear(&self) {
-        let all = std::mem::take(&mut *self.list.borrow_mut());
-        drop(all);
+        let attached = self.attached.borrow_mut().take();
+        drop(attached);
     }
 }
 
-/// One event listener on a target, removed on drop.
-struct Listener {
-    target: web_sys::EventTarget,
-    kind: &'static str,
-    closure: Closure<dyn Fn(Event)>,
+/// The listeners' handler and what removes them, on drop.
+struct Attached {
+    _handler: Handler,
+    remove: Function,
     _live: Live,
 }
 
-impl Listener {
-    fn add(target: web_sys::EventTarget, kind: &'static str, f: impl Fn() + 'static) -> Listener {
-        let closure = Closure::<dyn Fn(Event)>::new(move |_: Event| f());
-        let _ = target.add_event_listener_with_callback(kind, closure.as_ref().unchecked_ref());
-        Listener {
-            target,
-            kind,
-            closure,
-            _live: Live::new(1),
-        }
-    }
-}
-
-impl Drop for Listener {
+impl Drop for Attached {
     fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback(self.kind, self.closure.as_ref().unchecked_ref());
+        let _ = self.remove.call0(&JsValue::NULL);
     }
-}
-
-/// `online` → Input::Online, `offline` → Input::Offline, the document becoming visible →
-/// Input::Visible. Empty outside a window.
-fn window_listeners(shared: &Rc<Shared>) -> Vec<Listener> {
-    let mut out = Vec::new();
-    let Some(window) = web_sys::window() else {
-        return out;
-    };
-    let target: web_sys::EventTarget = window.clone().into();
-    for (kind, input) in [("online", Input::Online), ("offline", Input::Offline)] {
-        let weak = Rc::downgrade(shared);
-        out.push(Listener::add(target.clone(), kind, move || {
-            if let Some(s) = weak.upgrade() {
-                s.feed(input.clone());
-            }
-        }));
-    }
-    if let Some(document) = window.document() {
-        let weak = Rc::downgrade(shared);
-        let doc = document.clone();
-        out.push(Listener::add(
-            document.into(),
-            "visibilitychange",
-            move || {
-                if doc.visibility_state() == web_sys::VisibilityState::Visible {
-                    if let Some(s) = weak.upgrade() {
-                        s.feed(Input::Visible);
-                    }
-                }
-            },
-        ));
-    }
-    out
 }

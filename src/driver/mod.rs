@@ -20,7 +20,7 @@
 //! - `message.rs`: [`JsMessage`], the core's view of a JS message;
 //! - `commands.rs`: the core's commands carried out on the sockets;
 //! - `callbacks.rs`: the user's callbacks ([`Hooks`]) and the core's events dispatched to them;
-//! - `socket.rs`: the sockets, each with its four handlers and its close event;
+//! - `socket.rs`: the sockets, each with one handler for its four events, and its close event;
 //! - `url.rs`: each attempt's URL (string, function, Promise) and `ws_url`;
 //! - `timer.rs`: the one re-armed timer, and the unclamped tick for polls due at once;
 //! - `listeners.rs`: the window's online/offline and the document's visibilitychange;
@@ -66,6 +66,10 @@ use snapshot::Store;
 use socket::Sockets;
 use timer::TimerSlot;
 use url::UrlResolver;
+
+/// The closure type of the event handlers set in js/src/driver.js (socket events, window
+/// listeners): `(kind, value)`. Each closure type costs the module its own glue.
+type Handler = Closure<dyn Fn(u32, JsValue)>;
 
 pub(crate) struct Config {
     pub(crate) url: UrlSource,

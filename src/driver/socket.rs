@@ -14,7 +14,7 @@ use web_sys::{CloseEvent, WebSocket};
 
 use super::callbacks::close_info_to_js;
 use super::live::Live;
-use super::{JsMessage, Shared};
+use super::{Handler, JsMessage, Shared};
 use crate::core::{default_should_reconnect, CloseInfo, ConnId, Input};
 
 #[wasm_bindgen]
@@ -31,7 +31,7 @@ extern "C" {
     /// Sets the socket's four handlers to call `handler(kind, value)`: 0 open, 1 message (the
     /// data), 2 error, 3 close (the CloseEvent); binaryType "arraybuffer".
     #[wasm_bindgen(js_name = attachSocket)]
-    fn attach_socket(ws: &WebSocket, handler: &Closure<dyn Fn(u32, JsValue)>);
+    fn attach_socket(ws: &WebSocket, handler: &Handler);
     /// Clears those handlers; closes the socket (1000) if it is opening or open.
     #[wasm_bindgen(js_name = detachSocket)]
     fn detach_socket(ws: &WebSocket);
@@ -41,14 +41,14 @@ extern "C" {
 struct SocketHandle {
     conn: ConnId,
     ws: WebSocket,
-    _handler: Closure<dyn Fn(u32, JsValue)>,
+    _handler: Handler,
     _live: Live,
 }
 
 impl SocketHandle {
     fn attach(shared: &Rc<Shared>, conn: ConnId, ws: WebSocket) -> SocketHandle {
         let weak = Rc::downgrade(shared);
-        let handler = Closure::<dyn Fn(u32, JsValue)>::new(move |kind: u32, value: JsValue| {
+        let handler = Handler::new(move |kind: u32, value: JsValue| {
             let Some(s) = weak.upgrade() else { return };
             match kind {
                 0 => s.feed(Input::Opened { conn }),
