@@ -2,10 +2,12 @@
 // see where the time per message goes:
 //
 //   node js/bench/profile.mjs [--pkg <dir>] [--section echo|recv|rtt] [--n 20000] [--top 25]
+//                             [--variant after|raw]
 //
 // Starts ws-test-server and the page like run.mjs, warms up, then records Chromium's CPU
 // profile (CDP Profiler, 50 µs sampling) around `rounds` runs of the section for the SDK
-// ("after" = --pkg, default pkg/) and prints the functions with the most self time. With
+// ("after" = --pkg, default pkg/; --variant raw: the raw WebSocket instead, for the browser's
+// own share of the same work) and prints the functions with the most self time. With
 // --out <file>, writes the .cpuprofile too (Chromium DevTools opens it); --in <file> only
 // summarizes a profile written before (with the --section, --n and --rounds it was made with).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ const { values: opts } = parseArgs({
   options: {
     pkg: { type: 'string', default: join(ROOT, 'pkg') },
     section: { type: 'string', default: 'echo' },
+    variant: { type: 'string', default: 'after' },
     n: { type: 'string', default: '20000' },
     rounds: { type: 'string', default: '3' },
     top: { type: 'string', default: '25' },
@@ -25,6 +28,7 @@ const { values: opts } = parseArgs({
     in: { type: 'string' },
   },
 });
+if (!['after', 'raw'].includes(opts.variant)) throw new Error(`--variant: after or raw (got ${opts.variant})`);
 if (!['echo', 'recv', 'rtt'].includes(opts.section)) throw new Error(`--section: echo, recv or rtt (got ${opts.section})`);
 const n = Number(opts.n);
 
@@ -53,11 +57,11 @@ async function main() {
     if (opts.section === 'rtt') {
       // Round trips one at a time (64 B text), the SDK alone: { after: { p50, ... } }.
       const t0 = Date.now();
-      await page.evaluate(([url, count]) => window.B.rttAll(['after'], { after: url }, count, 64, 50, 0), [url, count]);
+      await page.evaluate(([url, count, v]) => window.B.rttAll([v], { [v]: url }, count, 64, 50, 0), [url, count, opts.variant]);
       r = { ms: Date.now() - t0 };
     } else {
       const args = opts.section === 'echo' ? [url, count, 64] : [url, srv.control, scope, count];
-      r = await page.evaluate(([fn, args]) => window.B[fn]('after', ...args), [opts.section, args]);
+      r = await page.evaluate(([fn, v, args]) => window.B[fn](v, ...args), [opts.section, opts.variant, args]);
     }
     await control(srv.control, `/reset?scope=${encodeURIComponent(scope)}`);
     return r;
