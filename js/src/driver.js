@@ -41,24 +41,26 @@ export function detachSocket(ws) {
 /**
  * Listens for the hints that now is a good time to retry: handler(0) online, handler(1)
  * offline, handler(2) the document became visible. Returns what removes the listeners.
- * Outside a window (a worker), listens to nothing.
+ * Outside a window (a worker, or a server whose `window` is a partial stand-in without
+ * addEventListener), listens to nothing.
  * @param {(kind: number) => void} handler
  * @returns {() => void}
  */
 export function listenWindow(handler) {
-  if (typeof window === 'undefined') return () => {};
-  const doc = window.document;
+  const win = typeof window === 'undefined' ? undefined : window;
+  if (typeof win?.addEventListener !== 'function') return () => {};
+  const doc = typeof win.document?.addEventListener === 'function' ? win.document : undefined;
   const online = () => handler(0);
   const offline = () => handler(1);
   const visible = () => {
-    if (doc.visibilityState === 'visible') handler(2);
+    if (doc?.visibilityState === 'visible') handler(2);
   };
-  window.addEventListener('online', online);
-  window.addEventListener('offline', offline);
+  win.addEventListener('online', online);
+  win.addEventListener('offline', offline);
   doc?.addEventListener('visibilitychange', visible);
   return () => {
-    window.removeEventListener('online', online);
-    window.removeEventListener('offline', offline);
+    win.removeEventListener('online', online);
+    win.removeEventListener('offline', offline);
     doc?.removeEventListener('visibilitychange', visible);
   };
 }

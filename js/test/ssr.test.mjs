@@ -1,11 +1,12 @@
 // Server-side rendering safety: both entries import in plain Node with no window and no
-// WebSocket, and the hook renders on the server (react-dom/server).
+// WebSocket, the hook renders on the server (react-dom/server), and a Connection in Node
+// survives a partial `window` stand-in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { PKG, ROOT } from '../test-support/helpers.mjs';
+import { PKG, ROOT, uniqueScope, wsUrl } from '../test-support/helpers.mjs';
 
 const run = promisify(execFile);
 const node = (args) => run(process.execPath, args, { cwd: ROOT, timeout: 30000 });
@@ -54,4 +55,29 @@ test('the hook renders on the server: "connecting" for a url, "closed" for null,
   `;
   const { stdout } = await node(['--input-type=module', '-e', code]);
   assert.equal(stdout.trim(), '<div><p>connecting|null|null|0</p><p>closed|null|null|0</p></div>');
+});
+
+test('a Connection in Node with a partial `window` stand-in (no addEventListener) listens to nothing and echoes', async () => {
+  // Some server setups define a bare `window` object; the online/offline/visibilitychange
+  // listeners must then be skipped, not throw from the constructor.
+  const url = wsUrl(uniqueScope('ssr-window'));
+  const code = `
+    globalThis.window = {};
+    // Node 20 has no global WebSocket: the ws package's, as a server app would install it.
+    globalThis.WebSocket ??= (await import('ws')).WebSocket;
+    const { init, Connection } = await import(${JSON.stringify(join(PKG, 'index.node.js'))});
+    await init();
+    const echoed = await new Promise((resolve, reject) => {
+      const conn = new Connection(${JSON.stringify(url)}, {
+        reconnect: false,
+        onOpen: () => conn.sendMessage('hello'),
+        onMessage: (m) => { conn.free(); resolve(m.data); },
+        onError: (e) => reject(e),
+      });
+      setTimeout(() => reject(new Error('no echo in 10 s')), 10000).unref();
+    });
+    console.log(JSON.stringify({ echoed }));
+  `;
+  const { stdout } = await node(['--input-type=module', '-e', code]);
+  assert.deepEqual(JSON.parse(stdout), { echoed: 'hello' });
 });
