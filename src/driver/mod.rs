@@ -68,7 +68,8 @@ use timer::TimerSlot;
 use url::UrlResolver;
 
 /// The closure type of the event handlers set in js/src/driver.js (socket events, window
-/// listeners): `(kind, value)`. Each closure type costs the module its own glue.
+/// listeners): `(kind, value)`. Each closure type costs the module its own glue. Only JS that
+/// always passes a number may call one: debug builds check the `u32` (wasm-bindgen `_assertNum`).
 type Handler = Closure<dyn Fn(u32, JsValue)>;
 
 pub(crate) struct Config {
