@@ -63,7 +63,7 @@ for (const file of await modules(pkgDir)) {
   const { code } = await transform(source, {
     format: 'cjs',
     loader: 'js',
-    target: 'es2020',
+    target: 'es2022',
     sourcefile: name,
     define: { 'import.meta.url': META_URL },
     banner: banner.join('\n'),
