@@ -11,11 +11,11 @@ export function deferred() {
   return { promise, resolve, reject };
 }
 
-/** Rejects if `promise` takes longer than `ms`. */
+/** Rejects if `promise` takes longer than `ms`; `what` (or what it returns, read at the timeout) says what timed out. */
 export function within(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, rej) => {
-    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${typeof what === 'function' ? what() : what}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

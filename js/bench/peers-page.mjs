@@ -160,6 +160,15 @@ function payloads(n, type, size) {
   return Array.from({ length: n }, (_, i) => `m${i}:`.padEnd(size, 'x'));
 }
 
+/** For a timed-out echo: the last socket's sends and state, and resilient-ws's snapshot. */
+function stateOf(end) {
+  const ws = spy.last;
+  const socket = ws && { sends: spy.lastSends, readyState: ws.readyState, bufferedAmount: ws.bufferedAmount };
+  const snap = end.conn?.getSnapshot();
+  const rws = snap && { status: snap.status, queuedMessages: snap.queuedMessages, bufferedAmount: snap.bufferedAmount, lastClose: snap.lastClose };
+  return `; ${JSON.stringify({ socket, rws })}`;
+}
+
 const byteLength = (d) => (typeof d === 'string' ? d.length : d.byteLength);
 
 // ---- throughput: n messages pipelined, echoed back --------------------------------------------
@@ -176,7 +185,7 @@ async function echo(kind, url, n, type, size) {
   };
   const t0 = performance.now();
   for (let i = 0; i < n; i++) end.send(msgs[i]);
-  await within(done.promise, 120000, `${kind} echo (${got}/${n})`);
+  await within(done.promise, 120000, () => `${kind} echo (${got}/${n}${stateOf(end)})`);
   const ms = performance.now() - t0;
   end.close();
   if (bytes !== n * size) throw new Error(`${kind} echo: ${bytes} bytes back, expected ${n * size}`);

@@ -206,7 +206,9 @@ async function main() {
             const res = await call('echo', k, urlOf(k, scope), n, c.type, c.size);
             if (r >= 0) vals[k].push(n / (res.ms / 1000));
           } catch (e) {
-            results.errors[`echo ${c.name} ${k}`] = String(e?.message ?? e).slice(0, 300);
+            // How far the server got: whether the messages reached it.
+            const got = await receivedOf(k, scope).then((m) => `; the server received ${m.length}`, () => '');
+            results.errors[`echo ${c.name} ${k}`] = `${String(e?.message ?? e).slice(0, 400)}${got}`;
             log(`echo ${c.name} ${k}: ${results.errors[`echo ${c.name} ${k}`]}`);
           }
           await control(srv.control, `/reset?scope=${encodeURIComponent(scope)}`);
