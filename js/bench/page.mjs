@@ -142,7 +142,7 @@ async function echoRaw(url, n, size) {
   for (let i = 0; i < n; i++) ws.send(msgs[i]);
   const sendMs = performance.now() - t0;
   const peakBuffered = ws.bufferedAmount;
-  const last = await within(done.promise, 60000, `raw echo (${got}/${n})`);
+  const last = await within(done.promise, 60000, () => `raw echo (${got}/${n})`);
   const ms = performance.now() - t0;
   if (last !== msgs[n - 1]) throw new Error(`raw echo: last message ${JSON.stringify(last)}`);
   await closeRaw(ws);
@@ -164,7 +164,7 @@ async function echoSdk(v, url, n, size) {
   for (let i = 0; i < n; i++) results.add(conn.sendMessage(msgs[i]));
   const sendMs = performance.now() - t0;
   const peakQueued = conn.getSnapshot().queuedMessages;
-  const last = await within(done.promise, 60000, `SDK (${v}) echo (${got}/${n})`);
+  const last = await within(done.promise, 60000, () => `SDK (${v}) echo (${got}/${n})`);
   const ms = performance.now() - t0;
   if (last !== msgs[n - 1]) throw new Error(`SDK (${v}) echo: last message ${JSON.stringify(last)}`);
   freeSdk(conn);
@@ -190,7 +190,7 @@ async function recvRaw(url, control, scope, n) {
   };
   const t0 = performance.now();
   const asked = burst(control, scope, n);
-  const last = await within(done.promise, 60000, `raw receive (${got}/${n})`);
+  const last = await within(done.promise, 60000, () => `raw receive (${got}/${n})`);
   const ms = performance.now() - t0;
   await asked;
   if (last !== String(n - 1)) throw new Error(`raw receive: last message ${JSON.stringify(last)}`);
@@ -209,7 +209,7 @@ async function recvSdk(v, url, control, scope, n) {
   };
   const t0 = performance.now();
   const asked = burst(control, scope, n);
-  const last = await within(done.promise, 60000, `SDK (${v}) receive (${got}/${n})`);
+  const last = await within(done.promise, 60000, () => `SDK (${v}) receive (${got}/${n})`);
   const ms = performance.now() - t0;
   await asked;
   if (last !== String(n - 1)) throw new Error(`SDK (${v}) receive: last message ${JSON.stringify(last)}`);
@@ -267,7 +267,7 @@ async function rttAll(kinds, urls, n, size, block, shift) {
         };
         t = performance.now();
         end.send(msgs[from]);
-        await within(done.promise, 30000, `rtt (${k}) block ${b} (${i - from}/${to - from})`);
+        await within(done.promise, 30000, () => `rtt (${k}) block ${b} (${i - from}/${to - from})`);
       }
     }
   } finally {
@@ -298,7 +298,7 @@ async function binRaw(url, n, size) {
   for (let i = 0; i < n; i++) ws.send(buf);
   const sendMs = performance.now() - t0;
   const peakBuffered = ws.bufferedAmount;
-  await within(done.promise, 90000, `raw binary (${got}/${n})`);
+  await within(done.promise, 90000, () => `raw binary (${got}/${n})`);
   const ms = performance.now() - t0;
   if (bytes !== n * size) throw new Error(`raw binary: ${bytes} bytes back, expected ${n * size}`);
   await closeRaw(ws);
@@ -321,7 +321,7 @@ async function binSdk(v, url, n, size, highWaterMark) {
   for (let i = 0; i < n; i++) results.add(conn.sendMessage(buf));
   const sendMs = performance.now() - t0;
   const peakQueued = conn.getSnapshot().queuedMessages;
-  await within(done.promise, 90000, `SDK (${v}) binary (${got}/${n})`);
+  await within(done.promise, 90000, () => `SDK (${v}) binary (${got}/${n})`);
   const ms = performance.now() - t0;
   if (bytes !== n * size) throw new Error(`SDK (${v}) binary: ${bytes} bytes back, expected ${n * size}`);
   freeSdk(conn);
